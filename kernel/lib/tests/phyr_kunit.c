@@ -1,0 +1,666 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for phyr, the physical range list (lib/phyr.c).
+ *
+ * Most tests use made-up physical addresses: building, iterating and
+ * looking up never touch the memory.  The sg_table and DMA tests use real
+ * pages.
+ */
+#include <kunit/device.h>
+#include <kunit/static_stub.h>
+#include <kunit/test.h>
+#include <linux/dma-direct.h>
+#include <linux/dma-mapping.h>
+#include <linux/mm.h>
+#include <linux/phyr.h>
+#include <linux/scatterlist.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+
+static const struct phyr_meta meta_wc = { .cache = PHYR_CACHE_WC };
+static const struct phyr_meta meta_shared = { .cc = PHYR_CC_SHARED };
+static const struct phyr_meta meta_private_ic = {
+	.flags = PHYR_META_PRIVATE_INTERCONNECT,
+};
+
+struct expect {
+	phys_addr_t phys;
+	u64 len;
+	const struct phyr_meta *meta;
+};
+
+static bool meta_eq(const struct phyr_meta *a, const struct phyr_meta *b)
+{
+	return a->provider == b->provider && a->cache == b->cache &&
+	       a->cc == b->cc && a->flags == b->flags;
+}
+
+/* The list holds exactly @want, in order, with consistent offsets. */
+static void expect_ranges(struct kunit *test, const struct phyr *p,
+			  const struct expect *want, unsigned long n)
+{
+	struct phyr_range r;
+	struct phyr_iter it;
+	unsigned long i = 0;
+	u64 off = 0;
+
+	KUNIT_EXPECT_EQ(test, phyr_nr_ranges(p), n);
+	phyr_for_each_range(p, &it, &r) {
+		KUNIT_ASSERT_LT(test, i, n);
+		KUNIT_EXPECT_EQ_MSG(test, r.phys, want[i].phys, "range %lu", i);
+		KUNIT_EXPECT_EQ_MSG(test, r.len, want[i].len, "range %lu", i);
+		KUNIT_EXPECT_EQ_MSG(test, r.offset, off, "range %lu", i);
+		KUNIT_EXPECT_EQ_MSG(test, r.index, i, "range %lu", i);
+		KUNIT_EXPECT_TRUE_MSG(test, meta_eq(r.meta, want[i].meta),
+				      "meta of range %lu", i);
+		off += r.len;
+		i++;
+	}
+	KUNIT_EXPECT_EQ(test, i, n);
+	KUNIT_EXPECT_EQ(test, phyr_length(p), off);
+}
+
+static void phyr_test_empty(struct kunit *test)
+{
+	struct phyr p;
+	struct phyr_range r;
+	struct phyr_iter it;
+	struct sg_table sgt;
+	struct phyr_dma dma;
+	size_t nr;
+	struct device *dev = kunit_device_register(test, "phyr-empty");
+
+	phyr_init(&p);
+	KUNIT_EXPECT_TRUE(test, phyr_empty(&p));
+	KUNIT_EXPECT_EQ(test, phyr_length(&p), 0);
+	KUNIT_EXPECT_EQ(test, phyr_bytes_used(&p), 0);
+	phyr_iter_start(&it, &p);
+	KUNIT_EXPECT_FALSE(test, phyr_iter_next(&it, &r));
+	KUNIT_EXPECT_EQ(test, phyr_find(&p, 0, NULL, &r), -ERANGE);
+	KUNIT_EXPECT_EQ(test, phyr_to_sgt(&p, &sgt, GFP_KERNEL), -EINVAL);
+	KUNIT_EXPECT_NULL(test, phyr_to_phys_vec(&p, &nr, GFP_KERNEL));
+	KUNIT_EXPECT_EQ(test, nr, 0);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
+	KUNIT_EXPECT_EQ(test, phyr_dma_map(dev, &p, DMA_TO_DEVICE, 0, &dma),
+			-EINVAL);
+	/* bad appends leave it empty */
+	KUNIT_EXPECT_EQ(test, phyr_append(&p, SZ_4K, 0, &phyr_meta_cpu,
+					  GFP_KERNEL), -EINVAL);
+	KUNIT_EXPECT_TRUE(test, phyr_empty(&p));
+	phyr_free(&p);
+}
+
+static void phyr_test_single_byte(struct kunit *test)
+{
+	struct expect want[] = { { SZ_64K + 5, 1, &phyr_meta_cpu } };
+	struct phyr_range r;
+	struct phyr p;
+
+	phyr_init(&p);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_64K + 5, 1, &phyr_meta_cpu,
+					  GFP_KERNEL), 0);
+	expect_ranges(test, &p, want, 1);
+	KUNIT_EXPECT_EQ(test, phyr_find(&p, 0, NULL, &r), 0);
+	KUNIT_EXPECT_EQ(test, r.phys, SZ_64K + 5);
+	KUNIT_EXPECT_EQ(test, phyr_find(&p, 1, NULL, &r), -ERANGE);
+	phyr_free(&p);
+	KUNIT_EXPECT_TRUE(test, phyr_empty(&p));
+}
+
+static void phyr_test_single_page(struct kunit *test)
+{
+	struct expect want[] = { { SZ_1M, PAGE_SIZE, &phyr_meta_cpu } };
+	struct phyr p;
+
+	phyr_init(&p);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M, PAGE_SIZE, &phyr_meta_cpu,
+					  GFP_KERNEL), 0);
+	expect_ranges(test, &p, want, 1);
+	/* one small chunk, a 4-slot directory and one meta */
+	KUNIT_EXPECT_GT(test, phyr_bytes_used(&p), 0);
+	KUNIT_EXPECT_LE(test, phyr_bytes_used(&p), 256);
+	phyr_free(&p);
+}
+
+/* 1 GiB appended page by page, physically contiguous: one range. */
+static void phyr_test_1g_run(struct kunit *test)
+{
+	struct expect want[] = { { SZ_4G, SZ_1G, &phyr_meta_cpu } };
+	struct phyr p;
+	u64 off;
+
+	phyr_init(&p);
+	for (off = 0; off < SZ_1G; off += PAGE_SIZE)
+		KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_4G + off, PAGE_SIZE,
+						  &phyr_meta_cpu, GFP_KERNEL), 0);
+	expect_ranges(test, &p, want, 1);
+	phyr_free(&p);
+	/* and as 2 MiB folios in reverse physical order: 512 ranges */
+	for (off = 0; off < SZ_1G; off += SZ_2M)
+		KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_4G + SZ_1G - SZ_2M - off,
+						  SZ_2M, &phyr_meta_cpu,
+						  GFP_KERNEL), 0);
+	KUNIT_EXPECT_EQ(test, phyr_nr_ranges(&p), 512);
+	KUNIT_EXPECT_EQ(test, phyr_length(&p), SZ_1G);
+	/* 8 bytes a range, plus chunk headers and the directory */
+	KUNIT_EXPECT_LE(test, phyr_bytes_used(&p), 512 * 8 + 256);
+	phyr_free(&p);
+}
+
+static void phyr_test_longest_run(struct kunit *test)
+{
+	const u64 max = PHYR_MAX_RUN_PAGES * PAGE_SIZE;
+	struct expect want[] = {
+		{ SZ_1G, max, &phyr_meta_cpu },
+		{ SZ_1G + max, PAGE_SIZE, &phyr_meta_cpu },
+	};
+	struct phyr p;
+
+	phyr_init(&p);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1G, max, &phyr_meta_cpu,
+					  GFP_KERNEL), 0);
+	expect_ranges(test, &p, want, 1);
+	/* one page more does not fit the run: a second range */
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1G + max, PAGE_SIZE,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	expect_ranges(test, &p, want, 2);
+	phyr_free(&p);
+	/* the same as one append is split the same way */
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1G, max + PAGE_SIZE,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	expect_ranges(test, &p, want, 2);
+	phyr_free(&p);
+}
+
+static void phyr_test_alternating_meta(struct kunit *test)
+{
+	struct expect *want;
+	struct phyr p;
+	int i, n = 1500;	/* spans several chunks */
+
+	want = kunit_kcalloc(test, n, sizeof(*want), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, want);
+	phyr_init(&p);
+	for (i = 0; i < n; i++) {
+		/* physically contiguous: only the meta keeps them apart */
+		want[i].phys = SZ_1G + (u64)i * PAGE_SIZE;
+		want[i].len = PAGE_SIZE;
+		want[i].meta = i % 3 == 0 ? &phyr_meta_cpu :
+			       i % 3 == 1 ? &meta_wc : &meta_shared;
+		KUNIT_ASSERT_EQ(test, phyr_append(&p, want[i].phys, PAGE_SIZE,
+						  want[i].meta, GFP_KERNEL), 0);
+	}
+	expect_ranges(test, &p, want, n);
+	phyr_free(&p);
+}
+
+static void phyr_test_contiguous_meta_apart(struct kunit *test)
+{
+	struct expect want[] = {
+		{ SZ_1M, SZ_64K, &phyr_meta_cpu },
+		{ SZ_1M + SZ_64K, SZ_64K, &meta_wc },
+		{ SZ_1M + SZ_128K, SZ_128K, &phyr_meta_cpu },
+	};
+	struct phyr p;
+
+	phyr_init(&p);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M, SZ_32K, &phyr_meta_cpu,
+					  GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M + SZ_32K, SZ_32K,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M + SZ_64K, SZ_64K, &meta_wc,
+					  GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M + SZ_128K, SZ_128K,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	expect_ranges(test, &p, want, ARRAY_SIZE(want));
+	KUNIT_EXPECT_FALSE(test, phyr_has_p2p(&p));
+	phyr_free(&p);
+}
+
+static void phyr_test_unaligned_ends(struct kunit *test)
+{
+	struct expect want[] = {
+		{ SZ_1M + 100, PAGE_SIZE - 100 + 2 * PAGE_SIZE, &phyr_meta_cpu },
+		{ SZ_16M, PAGE_SIZE, &phyr_meta_cpu },
+		{ SZ_32M, 300, &phyr_meta_cpu },
+	};
+	struct phyr_range r;
+	struct phyr p;
+
+	phyr_init(&p);
+	/* unaligned start, then contiguous whole pages: still one range */
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M + 100, PAGE_SIZE - 100,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M + PAGE_SIZE, 2 * PAGE_SIZE,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_16M, PAGE_SIZE,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_32M, 300, &phyr_meta_cpu,
+					  GFP_KERNEL), 0);
+	expect_ranges(test, &p, want, ARRAY_SIZE(want));
+	KUNIT_EXPECT_EQ(test, phyr_find(&p, phyr_length(&p) - 1, NULL, &r), 0);
+	KUNIT_EXPECT_EQ(test, r.phys, SZ_32M);
+	KUNIT_EXPECT_EQ(test, phyr_find(&p, phyr_length(&p), NULL, &r),
+			-ERANGE);
+	phyr_free(&p);
+}
+
+static void phyr_test_address_limits(struct kunit *test)
+{
+	const phys_addr_t top_packed = PFN_PHYS((phys_addr_t)PHYR_MAX_PFN);
+	const phys_addr_t escape = PFN_PHYS((phys_addr_t)PHYR_PFN_ESCAPE);
+	const phys_addr_t last_page = (phys_addr_t)U64_MAX - PAGE_SIZE + 1;
+	struct expect want[] = {
+		{ 0, PAGE_SIZE, &phyr_meta_cpu },
+		{ top_packed, 2 * PAGE_SIZE, &phyr_meta_cpu },
+		{ last_page, PAGE_SIZE, &phyr_meta_cpu },
+	};
+	struct phyr p;
+
+	phyr_init(&p);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, 0, PAGE_SIZE, &phyr_meta_cpu,
+					  GFP_KERNEL), 0);
+	/* the last packed page frame, then the escape frame right after it */
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, top_packed, PAGE_SIZE,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, escape, PAGE_SIZE,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	/* that second page could not merge into a packed range */
+	KUNIT_EXPECT_EQ(test, phyr_nr_ranges(&p), 3);
+	phyr_free(&p);
+
+	want[1].len = PAGE_SIZE;
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, 0, PAGE_SIZE, &phyr_meta_cpu,
+					  GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, top_packed, PAGE_SIZE,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, last_page, PAGE_SIZE,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	expect_ranges(test, &p, want, 3);
+	/* wrapping past the top of the address space is refused */
+	KUNIT_EXPECT_EQ(test, phyr_append(&p, last_page, 2 * PAGE_SIZE,
+					  &phyr_meta_cpu, GFP_KERNEL), -EINVAL);
+	expect_ranges(test, &p, want, 3);
+	phyr_free(&p);
+}
+
+/* Allocation failure injection: fail the n-th allocation. */
+static int phyr_alloc_calls, phyr_alloc_fail_at;
+
+static void *phyr_failing_alloc(void *old, size_t n, size_t size, gfp_t gfp)
+{
+	if (++phyr_alloc_calls == phyr_alloc_fail_at)
+		return NULL;
+	return krealloc_array(old, n, size, gfp);
+}
+
+static void phyr_test_alloc_failure(struct kunit *test)
+{
+	const int n = 2000;
+	struct phys_vec *vec;
+	int fail_at, i, failures = 0;
+
+	vec = kunit_kcalloc(test, n, sizeof(*vec), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, vec);
+	for (i = 0; i < n; i++) {
+		vec[i].paddr = SZ_1G + 2ULL * i * PAGE_SIZE;
+		vec[i].len = i % 7 ? PAGE_SIZE : 100;
+	}
+	kunit_activate_static_stub(test, phyr_alloc, phyr_failing_alloc);
+	for (fail_at = 1; fail_at < 12; fail_at++) {
+		struct phyr p;
+		unsigned long before_ranges;
+		u64 before_len;
+		int ret;
+
+		phyr_init(&p);
+		phyr_alloc_calls = 0;
+		phyr_alloc_fail_at = fail_at;
+		ret = 0;
+		/* build one by one until the injected failure */
+		for (i = 0; i < n / 2; i++) {
+			before_ranges = phyr_nr_ranges(&p);
+			before_len = phyr_length(&p);
+			ret = phyr_append(&p, vec[i].paddr, vec[i].len,
+					  i & 1 ? &meta_wc : &phyr_meta_cpu,
+					  GFP_KERNEL);
+			if (ret)
+				break;
+		}
+		if (ret) {
+			struct phyr_range r;
+			struct phyr_iter it;
+			unsigned long seen = 0;
+
+			failures++;
+			KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
+			/* the failed append changed nothing */
+			KUNIT_EXPECT_EQ(test, phyr_nr_ranges(&p), before_ranges);
+			KUNIT_EXPECT_EQ(test, phyr_length(&p), before_len);
+			phyr_for_each_range(&p, &it, &r) {
+				KUNIT_EXPECT_EQ(test, r.phys, vec[seen].paddr);
+				seen++;
+			}
+			KUNIT_EXPECT_EQ(test, seen, before_ranges);
+		}
+		phyr_free(&p);
+
+		/* a multi-range append fails whole */
+		phyr_alloc_fail_at = 0;
+		KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_16M, PAGE_SIZE,
+						  &phyr_meta_cpu, GFP_KERNEL), 0);
+		phyr_alloc_calls = 0;
+		phyr_alloc_fail_at = fail_at;
+		ret = phyr_from_phys_vec(&p, vec, n, &meta_shared, GFP_KERNEL);
+		if (ret) {
+			KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
+			KUNIT_EXPECT_EQ(test, phyr_nr_ranges(&p), 1);
+			KUNIT_EXPECT_EQ(test, phyr_length(&p), PAGE_SIZE);
+			KUNIT_EXPECT_FALSE(test, p.nr_metas > 1);
+		} else {
+			KUNIT_EXPECT_EQ(test, phyr_nr_ranges(&p), n + 1);
+		}
+		phyr_free(&p);
+	}
+	KUNIT_EXPECT_GT(test, failures, 3);
+	/* kmemleak, run by the lab at the end, catches anything left */
+}
+
+/* Reference: every block touched by every range, consecutive repeats once. */
+static unsigned long ref_blocks(const struct expect *r, int n, u64 pgsz,
+				phys_addr_t *out, unsigned long max)
+{
+	unsigned long nr = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		u64 a;
+
+		for (a = r[i].phys; a < r[i].phys + r[i].len;
+		     a = ALIGN_DOWN(a, pgsz) + pgsz) {
+			phys_addr_t b = ALIGN_DOWN(a, pgsz);
+
+			if (nr && out[nr - 1] == b)
+				continue;
+			if (nr < max)
+				out[nr] = b;
+			nr++;
+		}
+	}
+	return nr;
+}
+
+static void phyr_test_blocks(struct kunit *test)
+{
+	static const u64 sizes[] = { SZ_4K, SZ_64K, SZ_2M, SZ_1G };
+	struct expect r[] = {
+		{ SZ_2M + SZ_8K + 17, SZ_4K * 5, &phyr_meta_cpu },
+		{ SZ_2M + SZ_64K, SZ_4K, &phyr_meta_cpu },	/* same 2M block */
+		{ SZ_1G, SZ_2M * 3, &phyr_meta_cpu },
+		{ SZ_4G + SZ_1G - SZ_4K, SZ_8K, &meta_wc },	/* crosses 1G */
+		{ SZ_8G, SZ_4K, &phyr_meta_cpu },
+	};
+	const unsigned long max = 2048;
+	phys_addr_t *want, blk;
+	struct phyr p;
+	int i, s;
+
+	want = kunit_kcalloc(test, max, sizeof(*want), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, want);
+	phyr_init(&p);
+	for (i = 0; i < ARRAY_SIZE(r); i++)
+		KUNIT_ASSERT_EQ(test, phyr_append(&p, r[i].phys, r[i].len,
+						  r[i].meta, GFP_KERNEL), 0);
+	for (s = 0; s < ARRAY_SIZE(sizes); s++) {
+		struct phyr_block_iter bi;
+		unsigned long n, got = 0;
+
+		n = ref_blocks(r, ARRAY_SIZE(r), sizes[s], want, max);
+		KUNIT_ASSERT_LE(test, n, max);
+		phyr_for_each_block(&p, &bi, sizes[s], &blk) {
+			KUNIT_ASSERT_LT(test, got, n);
+			KUNIT_EXPECT_EQ_MSG(test, blk, want[got],
+					    "block %lu at %llu", got, sizes[s]);
+			got++;
+		}
+		KUNIT_EXPECT_EQ_MSG(test, got, n, "blocks at %llu", sizes[s]);
+	}
+	phyr_free(&p);
+}
+
+static void phyr_test_find_boundaries(struct kunit *test)
+{
+	const int n = 3000;	/* several chunks */
+	struct phyr_iter hint;
+	struct phyr_range r;
+	struct phyr p;
+	u64 *start;
+	int i;
+
+	start = kunit_kcalloc(test, n + 1, sizeof(*start), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, start);
+	phyr_init(&p);
+	for (i = 0; i < n; i++) {
+		u64 len = (i % 5 == 4) ? 123 : (u64)(1 + i % 4) * PAGE_SIZE;
+
+		start[i] = phyr_length(&p);
+		KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1G + (u64)i * SZ_1M,
+						  len, i % 11 ? &phyr_meta_cpu :
+						  &meta_wc, GFP_KERNEL), 0);
+	}
+	start[n] = phyr_length(&p);
+	phyr_iter_start(&hint, &p);
+	for (i = 0; i < n; i++) {
+		u64 probe[] = { start[i], start[i + 1] - 1,
+				start[i] + (start[i + 1] - start[i]) / 2 };
+		int k;
+
+		for (k = 0; k < ARRAY_SIZE(probe); k++) {
+			/* without a hint: binary search */
+			KUNIT_ASSERT_EQ(test, phyr_find(&p, probe[k], NULL, &r),
+					0);
+			KUNIT_EXPECT_EQ(test, r.index, i);
+			KUNIT_EXPECT_EQ(test, r.offset, start[i]);
+			KUNIT_EXPECT_EQ(test, r.phys, SZ_1G + (u64)i * SZ_1M);
+			/* with a hint, sequential */
+			KUNIT_ASSERT_EQ(test, phyr_find(&p, probe[k], &hint, &r),
+					0);
+			KUNIT_EXPECT_EQ(test, r.index, i);
+		}
+	}
+	/* random order through the same hint */
+	for (i = 0; i < 2000; i++) {
+		int j = (i * 7919) % n;
+
+		KUNIT_ASSERT_EQ(test, phyr_find(&p, start[j], &hint, &r), 0);
+		KUNIT_EXPECT_EQ(test, r.index, j);
+	}
+	KUNIT_EXPECT_EQ(test, phyr_find(&p, start[n], &hint, &r), -ERANGE);
+	KUNIT_EXPECT_EQ(test, phyr_find(&p, U64_MAX, NULL, &r), -ERANGE);
+	phyr_free(&p);
+}
+
+static void phyr_test_phys_vec_round_trip(struct kunit *test)
+{
+	struct phys_vec in[] = {
+		{ SZ_1M + 10, 90 },
+		{ SZ_2M, SZ_64K },
+		{ SZ_2M + SZ_64K, SZ_64K },	/* merges with the one before */
+		{ SZ_4G, SZ_2M },
+		{ SZ_8G + 1, SZ_4K },
+	};
+	struct phys_vec *out;
+	struct phyr p;
+	size_t nr;
+
+	phyr_init(&p);
+	KUNIT_ASSERT_EQ(test, phyr_from_phys_vec(&p, in, ARRAY_SIZE(in),
+						 &phyr_meta_cpu, GFP_KERNEL), 0);
+	out = phyr_to_phys_vec(&p, &nr, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, out);
+	KUNIT_ASSERT_EQ(test, nr, 4);
+	KUNIT_EXPECT_EQ(test, out[0].paddr, SZ_1M + 10);
+	KUNIT_EXPECT_EQ(test, out[0].len, 90);
+	KUNIT_EXPECT_EQ(test, out[1].paddr, SZ_2M);
+	KUNIT_EXPECT_EQ(test, out[1].len, SZ_128K);
+	KUNIT_EXPECT_EQ(test, out[2].paddr, SZ_4G);
+	KUNIT_EXPECT_EQ(test, out[3].paddr, SZ_8G + 1);
+	KUNIT_EXPECT_EQ(test, out[3].len, SZ_4K);
+	kvfree(out);
+	phyr_free(&p);
+}
+
+struct real_pages {
+	struct page *pg[8];
+	int order[8];
+};
+
+static void free_real_pages(void *data)
+{
+	struct real_pages *rp = data;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(rp->pg); i++)
+		if (rp->pg[i])
+			__free_pages(rp->pg[i], rp->order[i]);
+}
+
+static struct real_pages *get_real_pages(struct kunit *test)
+{
+	struct real_pages *rp = kunit_kzalloc(test, sizeof(*rp), GFP_KERNEL);
+	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, rp);
+	for (i = 0; i < ARRAY_SIZE(rp->pg); i++) {
+		rp->order[i] = i % 3;
+		rp->pg[i] = alloc_pages(GFP_KERNEL, rp->order[i]);
+		KUNIT_ASSERT_NOT_NULL(test, rp->pg[i]);
+	}
+	i = kunit_add_action_or_reset(test, free_real_pages, rp);
+	KUNIT_ASSERT_EQ(test, i, 0);
+	return rp;
+}
+
+static void phyr_test_sgt_round_trip(struct kunit *test)
+{
+	struct real_pages *rp = get_real_pages(test);
+	struct phyr_range a, b;
+	struct phyr_iter ia, ib;
+	struct phyr p, q;
+	struct sg_table sgt;
+	int i;
+
+	phyr_init(&p);
+	phyr_init(&q);
+	for (i = 0; i < ARRAY_SIZE(rp->pg); i++) {
+		size_t len = PAGE_SIZE << rp->order[i];
+		size_t off = i == 0 ? 123 : 0;
+
+		if (i == ARRAY_SIZE(rp->pg) - 1)
+			len = 77;
+		KUNIT_ASSERT_EQ(test, phyr_append(&p, page_to_phys(rp->pg[i]) +
+						  off, len - off,
+						  &phyr_meta_cpu, GFP_KERNEL),
+				0);
+	}
+	KUNIT_ASSERT_EQ(test, phyr_to_sgt(&p, &sgt, GFP_KERNEL), 0);
+	KUNIT_EXPECT_EQ(test, sgt.orig_nents, phyr_nr_ranges(&p));
+	KUNIT_ASSERT_EQ(test, phyr_from_sgt(&q, &sgt, &phyr_meta_cpu,
+					    GFP_KERNEL), 0);
+	sg_free_table(&sgt);
+	KUNIT_EXPECT_EQ(test, phyr_nr_ranges(&q), phyr_nr_ranges(&p));
+	KUNIT_EXPECT_EQ(test, phyr_length(&q), phyr_length(&p));
+	phyr_iter_start(&ib, &q);
+	phyr_for_each_range(&p, &ia, &a) {
+		KUNIT_ASSERT_TRUE(test, phyr_iter_next(&ib, &b));
+		KUNIT_EXPECT_EQ(test, a.phys, b.phys);
+		KUNIT_EXPECT_EQ(test, a.len, b.len);
+	}
+	phyr_free(&q);
+
+	/* nothing with a P2P provider or a private interconnect */
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, page_to_phys(rp->pg[1]), PAGE_SIZE,
+					  &meta_private_ic, GFP_KERNEL), 0);
+	KUNIT_EXPECT_EQ(test, phyr_to_sgt(&p, &sgt, GFP_KERNEL), -EOPNOTSUPP);
+	phyr_free(&p);
+}
+
+static struct device *dma_test_device(struct kunit *test)
+{
+	struct device *dev = kunit_device_register(test, "phyr-dma");
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
+	dev->dma_mask = &dev->coherent_dma_mask;
+	KUNIT_ASSERT_EQ(test, dma_set_mask_and_coherent(dev, DMA_BIT_MASK(64)),
+			0);
+	return dev;
+}
+
+/*
+ * Without an IOMMU (the KUnit device has none) the per-range fallback must
+ * be taken, and dma-direct maps each range to its physical address.
+ */
+static void phyr_test_dma_direct(struct kunit *test)
+{
+	struct real_pages *rp = get_real_pages(test);
+	struct device *dev = dma_test_device(test);
+	struct phyr_range r;
+	struct phyr_iter it;
+	struct phyr_dma dma;
+	struct phyr p;
+	int i;
+
+	phyr_init(&p);
+	for (i = 0; i < ARRAY_SIZE(rp->pg); i++)
+		KUNIT_ASSERT_EQ(test, phyr_append_page(&p, rp->pg[i],
+						       &phyr_meta_cpu,
+						       GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_dma_map(dev, &p, DMA_BIDIRECTIONAL, 0, &dma),
+			0);
+	KUNIT_EXPECT_FALSE(test, phyr_dma_is_iova(&dma));
+	KUNIT_EXPECT_EQ(test, dma.nr, phyr_nr_ranges(&p));
+	phyr_for_each_range(&p, &it, &r)
+		KUNIT_EXPECT_EQ(test, phyr_dma_addr(&dma, &r),
+				phys_to_dma(dev, r.phys));
+	phyr_dma_unmap(dev, &p, &dma);
+	KUNIT_EXPECT_NULL(test, dma.addrs);
+
+	/* private interconnect anywhere: refused, nothing mapped */
+	KUNIT_ASSERT_EQ(test, phyr_append(&p, page_to_phys(rp->pg[0]), PAGE_SIZE,
+					  &meta_private_ic, GFP_KERNEL), 0);
+	KUNIT_EXPECT_EQ(test, phyr_dma_map(dev, &p, DMA_TO_DEVICE, 0, &dma),
+			-EOPNOTSUPP);
+	KUNIT_EXPECT_NULL(test, dma.addrs);
+	KUNIT_EXPECT_EQ(test, dma.nr, 0);
+	phyr_free(&p);
+}
+
+static struct kunit_case phyr_test_cases[] = {
+	KUNIT_CASE(phyr_test_empty),
+	KUNIT_CASE(phyr_test_single_byte),
+	KUNIT_CASE(phyr_test_single_page),
+	KUNIT_CASE(phyr_test_1g_run),
+	KUNIT_CASE(phyr_test_longest_run),
+	KUNIT_CASE(phyr_test_alternating_meta),
+	KUNIT_CASE(phyr_test_contiguous_meta_apart),
+	KUNIT_CASE(phyr_test_unaligned_ends),
+	KUNIT_CASE(phyr_test_address_limits),
+	KUNIT_CASE(phyr_test_alloc_failure),
+	KUNIT_CASE(phyr_test_blocks),
+	KUNIT_CASE(phyr_test_find_boundaries),
+	KUNIT_CASE(phyr_test_phys_vec_round_trip),
+	KUNIT_CASE(phyr_test_sgt_round_trip),
+	KUNIT_CASE(phyr_test_dma_direct),
+	{}
+};
+
+static struct kunit_suite phyr_test_suite = {
+	.name = "phyr",
+	.test_cases = phyr_test_cases,
+};
+
+kunit_test_suite(phyr_test_suite);
+
+MODULE_DESCRIPTION("KUnit tests for physical range lists");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
