@@ -152,14 +152,14 @@ static int phyr_append_one(struct phyr *p, phys_addr_t phys, u64 len,
 	bool switch_meta = p->nr_ranges && meta != p->cur_meta;
 	unsigned int words;
 
-	/* Merge into the last range when contiguous, same meta and encoding. */
-	if (c && p->nr_ranges && !switch_meta && wide == p->last_wide) {
+	/* Merge into the last range when contiguous with the same meta. */
+	if (c && p->nr_ranges && !switch_meta) {
 		u64 *w = &c->w[c->nr - 1];
 
-		if (wide) {
-			u64 end = w[-1] + w[0];
-
-			if (end == phys && w[0] + len < PHYR_MAX_RUN_PAGES * PAGE_SIZE) {
+		if (p->last_wide) {
+			/* a byte-granular range takes any contiguous bytes */
+			if (w[-1] + w[0] == phys &&
+			    w[0] + len <= PHYR_MAX_RUN_PAGES * PAGE_SIZE) {
 				w[0] += len;
 				p->length += len;
 				return 0;
@@ -167,12 +167,25 @@ static int phyr_append_one(struct phyr *p, phys_addr_t phys, u64 len,
 		} else {
 			u64 pfn = *w >> PHYR_NPAGES_BITS;
 			u64 n = (*w & (PHYR_MAX_RUN_PAGES - 1)) + 1;
+			u64 bytes = n << PAGE_SHIFT;
 
-			if (pfn + n == PHYS_PFN(phys) &&
-			    n + (len >> PAGE_SHIFT) <= PHYR_MAX_RUN_PAGES) {
-				*w = phyr_pack(pfn, n + (len >> PAGE_SHIFT));
-				p->length += len;
-				return 0;
+			if (PFN_PHYS(pfn + n) == phys &&
+			    bytes + len <= PHYR_MAX_RUN_PAGES * PAGE_SIZE) {
+				if (!wide) {
+					*w = phyr_pack(pfn, n + (len >> PAGE_SHIFT));
+					p->length += len;
+					return 0;
+				}
+				/* whole pages, then a partial one: go wide */
+				if (c->cap - c->nr >= 2) {
+					w[0] = phyr_esc(PHYR_ESC_WIDE, 0);
+					w[1] = PFN_PHYS(pfn);
+					w[2] = bytes + len;
+					c->nr += 2;
+					p->last_wide = true;
+					p->length += len;
+					return 0;
+				}
 			}
 		}
 	}

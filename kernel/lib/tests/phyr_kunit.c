@@ -35,6 +35,27 @@ static bool meta_eq(const struct phyr_meta *a, const struct phyr_meta *b)
 	       a->cc == b->cc && a->flags == b->flags;
 }
 
+static void phyr_free_action(void *p)
+{
+	phyr_free(p);
+}
+
+/*
+ * A list freed when the test ends, also when an assertion aborts it, so a
+ * failing test does not show up as a leak as well.
+ */
+static struct phyr *new_phyr(struct kunit *test)
+{
+	struct phyr *p = kunit_kzalloc(test, sizeof(*p), GFP_KERNEL);
+	int ret;
+
+	KUNIT_ASSERT_NOT_NULL(test, p);
+	phyr_init(p);
+	ret = kunit_add_action_or_reset(test, phyr_free_action, p);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	return p;
+}
+
 /* The list holds exactly @want, in order, with consistent offsets. */
 static void expect_ranges(struct kunit *test, const struct phyr *p,
 			  const struct expect *want, unsigned long n)
@@ -62,7 +83,7 @@ static void expect_ranges(struct kunit *test, const struct phyr *p,
 
 static void phyr_test_empty(struct kunit *test)
 {
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 	struct phyr_range r;
 	struct phyr_iter it;
 	struct sg_table sgt;
@@ -70,81 +91,77 @@ static void phyr_test_empty(struct kunit *test)
 	size_t nr;
 	struct device *dev = kunit_device_register(test, "phyr-empty");
 
-	phyr_init(&p);
-	KUNIT_EXPECT_TRUE(test, phyr_empty(&p));
-	KUNIT_EXPECT_EQ(test, phyr_length(&p), 0);
-	KUNIT_EXPECT_EQ(test, phyr_bytes_used(&p), 0);
-	phyr_iter_start(&it, &p);
+	KUNIT_EXPECT_TRUE(test, phyr_empty(p));
+	KUNIT_EXPECT_EQ(test, phyr_length(p), 0);
+	KUNIT_EXPECT_EQ(test, phyr_bytes_used(p), 0);
+	phyr_iter_start(&it, p);
 	KUNIT_EXPECT_FALSE(test, phyr_iter_next(&it, &r));
-	KUNIT_EXPECT_EQ(test, phyr_find(&p, 0, NULL, &r), -ERANGE);
-	KUNIT_EXPECT_EQ(test, phyr_to_sgt(&p, &sgt, GFP_KERNEL), -EINVAL);
-	KUNIT_EXPECT_NULL(test, phyr_to_phys_vec(&p, &nr, GFP_KERNEL));
+	KUNIT_EXPECT_EQ(test, phyr_find(p, 0, NULL, &r), -ERANGE);
+	KUNIT_EXPECT_EQ(test, phyr_to_sgt(p, &sgt, GFP_KERNEL), -EINVAL);
+	KUNIT_EXPECT_NULL(test, phyr_to_phys_vec(p, &nr, GFP_KERNEL));
 	KUNIT_EXPECT_EQ(test, nr, 0);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
-	KUNIT_EXPECT_EQ(test, phyr_dma_map(dev, &p, DMA_TO_DEVICE, 0, &dma),
+	KUNIT_EXPECT_EQ(test, phyr_dma_map(dev, p, DMA_TO_DEVICE, 0, &dma),
 			-EINVAL);
 	/* bad appends leave it empty */
-	KUNIT_EXPECT_EQ(test, phyr_append(&p, SZ_4K, 0, &phyr_meta_cpu,
+	KUNIT_EXPECT_EQ(test, phyr_append(p, SZ_4K, 0, &phyr_meta_cpu,
 					  GFP_KERNEL), -EINVAL);
-	KUNIT_EXPECT_TRUE(test, phyr_empty(&p));
-	phyr_free(&p);
+	KUNIT_EXPECT_TRUE(test, phyr_empty(p));
+	phyr_free(p);
 }
 
 static void phyr_test_single_byte(struct kunit *test)
 {
 	struct expect want[] = { { SZ_64K + 5, 1, &phyr_meta_cpu } };
 	struct phyr_range r;
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 
-	phyr_init(&p);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_64K + 5, 1, &phyr_meta_cpu,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_64K + 5, 1, &phyr_meta_cpu,
 					  GFP_KERNEL), 0);
-	expect_ranges(test, &p, want, 1);
-	KUNIT_EXPECT_EQ(test, phyr_find(&p, 0, NULL, &r), 0);
+	expect_ranges(test, p, want, 1);
+	KUNIT_EXPECT_EQ(test, phyr_find(p, 0, NULL, &r), 0);
 	KUNIT_EXPECT_EQ(test, r.phys, SZ_64K + 5);
-	KUNIT_EXPECT_EQ(test, phyr_find(&p, 1, NULL, &r), -ERANGE);
-	phyr_free(&p);
-	KUNIT_EXPECT_TRUE(test, phyr_empty(&p));
+	KUNIT_EXPECT_EQ(test, phyr_find(p, 1, NULL, &r), -ERANGE);
+	phyr_free(p);
+	KUNIT_EXPECT_TRUE(test, phyr_empty(p));
 }
 
 static void phyr_test_single_page(struct kunit *test)
 {
 	struct expect want[] = { { SZ_1M, PAGE_SIZE, &phyr_meta_cpu } };
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 
-	phyr_init(&p);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M, PAGE_SIZE, &phyr_meta_cpu,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1M, PAGE_SIZE, &phyr_meta_cpu,
 					  GFP_KERNEL), 0);
-	expect_ranges(test, &p, want, 1);
+	expect_ranges(test, p, want, 1);
 	/* one small chunk, a 4-slot directory and one meta */
-	KUNIT_EXPECT_GT(test, phyr_bytes_used(&p), 0);
-	KUNIT_EXPECT_LE(test, phyr_bytes_used(&p), 256);
-	phyr_free(&p);
+	KUNIT_EXPECT_GT(test, phyr_bytes_used(p), 0);
+	KUNIT_EXPECT_LE(test, phyr_bytes_used(p), 256);
+	phyr_free(p);
 }
 
 /* 1 GiB appended page by page, physically contiguous: one range. */
 static void phyr_test_1g_run(struct kunit *test)
 {
 	struct expect want[] = { { SZ_4G, SZ_1G, &phyr_meta_cpu } };
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 	u64 off;
 
-	phyr_init(&p);
 	for (off = 0; off < SZ_1G; off += PAGE_SIZE)
-		KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_4G + off, PAGE_SIZE,
+		KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_4G + off, PAGE_SIZE,
 						  &phyr_meta_cpu, GFP_KERNEL), 0);
-	expect_ranges(test, &p, want, 1);
-	phyr_free(&p);
+	expect_ranges(test, p, want, 1);
+	phyr_free(p);
 	/* and as 2 MiB folios in reverse physical order: 512 ranges */
 	for (off = 0; off < SZ_1G; off += SZ_2M)
-		KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_4G + SZ_1G - SZ_2M - off,
+		KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_4G + SZ_1G - SZ_2M - off,
 						  SZ_2M, &phyr_meta_cpu,
 						  GFP_KERNEL), 0);
-	KUNIT_EXPECT_EQ(test, phyr_nr_ranges(&p), 512);
-	KUNIT_EXPECT_EQ(test, phyr_length(&p), SZ_1G);
+	KUNIT_EXPECT_EQ(test, phyr_nr_ranges(p), 512);
+	KUNIT_EXPECT_EQ(test, phyr_length(p), SZ_1G);
 	/* 8 bytes a range, plus chunk headers and the directory */
-	KUNIT_EXPECT_LE(test, phyr_bytes_used(&p), 512 * 8 + 256);
-	phyr_free(&p);
+	KUNIT_EXPECT_LE(test, phyr_bytes_used(p), 512 * 8 + 256);
+	phyr_free(p);
 }
 
 static void phyr_test_longest_run(struct kunit *test)
@@ -154,44 +171,42 @@ static void phyr_test_longest_run(struct kunit *test)
 		{ SZ_1G, max, &phyr_meta_cpu },
 		{ SZ_1G + max, PAGE_SIZE, &phyr_meta_cpu },
 	};
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 
-	phyr_init(&p);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1G, max, &phyr_meta_cpu,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1G, max, &phyr_meta_cpu,
 					  GFP_KERNEL), 0);
-	expect_ranges(test, &p, want, 1);
+	expect_ranges(test, p, want, 1);
 	/* one page more does not fit the run: a second range */
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1G + max, PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1G + max, PAGE_SIZE,
 					  &phyr_meta_cpu, GFP_KERNEL), 0);
-	expect_ranges(test, &p, want, 2);
-	phyr_free(&p);
+	expect_ranges(test, p, want, 2);
+	phyr_free(p);
 	/* the same as one append is split the same way */
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1G, max + PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1G, max + PAGE_SIZE,
 					  &phyr_meta_cpu, GFP_KERNEL), 0);
-	expect_ranges(test, &p, want, 2);
-	phyr_free(&p);
+	expect_ranges(test, p, want, 2);
+	phyr_free(p);
 }
 
 static void phyr_test_alternating_meta(struct kunit *test)
 {
 	struct expect *want;
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 	int i, n = 1500;	/* spans several chunks */
 
 	want = kunit_kcalloc(test, n, sizeof(*want), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, want);
-	phyr_init(&p);
 	for (i = 0; i < n; i++) {
 		/* physically contiguous: only the meta keeps them apart */
 		want[i].phys = SZ_1G + (u64)i * PAGE_SIZE;
 		want[i].len = PAGE_SIZE;
 		want[i].meta = i % 3 == 0 ? &phyr_meta_cpu :
 			       i % 3 == 1 ? &meta_wc : &meta_shared;
-		KUNIT_ASSERT_EQ(test, phyr_append(&p, want[i].phys, PAGE_SIZE,
+		KUNIT_ASSERT_EQ(test, phyr_append(p, want[i].phys, PAGE_SIZE,
 						  want[i].meta, GFP_KERNEL), 0);
 	}
-	expect_ranges(test, &p, want, n);
-	phyr_free(&p);
+	expect_ranges(test, p, want, n);
+	phyr_free(p);
 }
 
 static void phyr_test_contiguous_meta_apart(struct kunit *test)
@@ -201,20 +216,19 @@ static void phyr_test_contiguous_meta_apart(struct kunit *test)
 		{ SZ_1M + SZ_64K, SZ_64K, &meta_wc },
 		{ SZ_1M + SZ_128K, SZ_128K, &phyr_meta_cpu },
 	};
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 
-	phyr_init(&p);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M, SZ_32K, &phyr_meta_cpu,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1M, SZ_32K, &phyr_meta_cpu,
 					  GFP_KERNEL), 0);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M + SZ_32K, SZ_32K,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1M + SZ_32K, SZ_32K,
 					  &phyr_meta_cpu, GFP_KERNEL), 0);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M + SZ_64K, SZ_64K, &meta_wc,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1M + SZ_64K, SZ_64K, &meta_wc,
 					  GFP_KERNEL), 0);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M + SZ_128K, SZ_128K,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1M + SZ_128K, SZ_128K,
 					  &phyr_meta_cpu, GFP_KERNEL), 0);
-	expect_ranges(test, &p, want, ARRAY_SIZE(want));
-	KUNIT_EXPECT_FALSE(test, phyr_has_p2p(&p));
-	phyr_free(&p);
+	expect_ranges(test, p, want, ARRAY_SIZE(want));
+	KUNIT_EXPECT_FALSE(test, phyr_has_p2p(p));
+	phyr_free(p);
 }
 
 static void phyr_test_unaligned_ends(struct kunit *test)
@@ -225,24 +239,23 @@ static void phyr_test_unaligned_ends(struct kunit *test)
 		{ SZ_32M, 300, &phyr_meta_cpu },
 	};
 	struct phyr_range r;
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 
-	phyr_init(&p);
 	/* unaligned start, then contiguous whole pages: still one range */
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M + 100, PAGE_SIZE - 100,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1M + 100, PAGE_SIZE - 100,
 					  &phyr_meta_cpu, GFP_KERNEL), 0);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1M + PAGE_SIZE, 2 * PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1M + PAGE_SIZE, 2 * PAGE_SIZE,
 					  &phyr_meta_cpu, GFP_KERNEL), 0);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_16M, PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_16M, PAGE_SIZE,
 					  &phyr_meta_cpu, GFP_KERNEL), 0);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_32M, 300, &phyr_meta_cpu,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_32M, 300, &phyr_meta_cpu,
 					  GFP_KERNEL), 0);
-	expect_ranges(test, &p, want, ARRAY_SIZE(want));
-	KUNIT_EXPECT_EQ(test, phyr_find(&p, phyr_length(&p) - 1, NULL, &r), 0);
+	expect_ranges(test, p, want, ARRAY_SIZE(want));
+	KUNIT_EXPECT_EQ(test, phyr_find(p, phyr_length(p) - 1, NULL, &r), 0);
 	KUNIT_EXPECT_EQ(test, r.phys, SZ_32M);
-	KUNIT_EXPECT_EQ(test, phyr_find(&p, phyr_length(&p), NULL, &r),
+	KUNIT_EXPECT_EQ(test, phyr_find(p, phyr_length(p), NULL, &r),
 			-ERANGE);
-	phyr_free(&p);
+	phyr_free(p);
 }
 
 static void phyr_test_address_limits(struct kunit *test)
@@ -255,33 +268,32 @@ static void phyr_test_address_limits(struct kunit *test)
 		{ top_packed, 2 * PAGE_SIZE, &phyr_meta_cpu },
 		{ last_page, PAGE_SIZE, &phyr_meta_cpu },
 	};
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 
-	phyr_init(&p);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, 0, PAGE_SIZE, &phyr_meta_cpu,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, 0, PAGE_SIZE, &phyr_meta_cpu,
 					  GFP_KERNEL), 0);
 	/* the last packed page frame, then the escape frame right after it */
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, top_packed, PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, top_packed, PAGE_SIZE,
 					  &phyr_meta_cpu, GFP_KERNEL), 0);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, escape, PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, escape, PAGE_SIZE,
 					  &phyr_meta_cpu, GFP_KERNEL), 0);
-	/* that second page could not merge into a packed range */
-	KUNIT_EXPECT_EQ(test, phyr_nr_ranges(&p), 3);
-	phyr_free(&p);
+	/* beyond the packed limit: the merged range is byte-granular */
+	expect_ranges(test, p, want, 2);
+	phyr_free(p);
 
 	want[1].len = PAGE_SIZE;
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, 0, PAGE_SIZE, &phyr_meta_cpu,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, 0, PAGE_SIZE, &phyr_meta_cpu,
 					  GFP_KERNEL), 0);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, top_packed, PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, top_packed, PAGE_SIZE,
 					  &phyr_meta_cpu, GFP_KERNEL), 0);
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, last_page, PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, last_page, PAGE_SIZE,
 					  &phyr_meta_cpu, GFP_KERNEL), 0);
-	expect_ranges(test, &p, want, 3);
+	expect_ranges(test, p, want, 3);
 	/* wrapping past the top of the address space is refused */
-	KUNIT_EXPECT_EQ(test, phyr_append(&p, last_page, 2 * PAGE_SIZE,
+	KUNIT_EXPECT_EQ(test, phyr_append(p, last_page, 2 * PAGE_SIZE,
 					  &phyr_meta_cpu, GFP_KERNEL), -EINVAL);
-	expect_ranges(test, &p, want, 3);
-	phyr_free(&p);
+	expect_ranges(test, p, want, 3);
+	phyr_free(p);
 }
 
 /* Allocation failure injection: fail the n-th allocation. */
@@ -308,20 +320,19 @@ static void phyr_test_alloc_failure(struct kunit *test)
 	}
 	kunit_activate_static_stub(test, phyr_alloc, phyr_failing_alloc);
 	for (fail_at = 1; fail_at < 12; fail_at++) {
-		struct phyr p;
+		struct phyr *p = new_phyr(test);
 		unsigned long before_ranges;
 		u64 before_len;
 		int ret;
 
-		phyr_init(&p);
 		phyr_alloc_calls = 0;
 		phyr_alloc_fail_at = fail_at;
 		ret = 0;
 		/* build one by one until the injected failure */
 		for (i = 0; i < n / 2; i++) {
-			before_ranges = phyr_nr_ranges(&p);
-			before_len = phyr_length(&p);
-			ret = phyr_append(&p, vec[i].paddr, vec[i].len,
+			before_ranges = phyr_nr_ranges(p);
+			before_len = phyr_length(p);
+			ret = phyr_append(p, vec[i].paddr, vec[i].len,
 					  i & 1 ? &meta_wc : &phyr_meta_cpu,
 					  GFP_KERNEL);
 			if (ret)
@@ -335,32 +346,32 @@ static void phyr_test_alloc_failure(struct kunit *test)
 			failures++;
 			KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
 			/* the failed append changed nothing */
-			KUNIT_EXPECT_EQ(test, phyr_nr_ranges(&p), before_ranges);
-			KUNIT_EXPECT_EQ(test, phyr_length(&p), before_len);
-			phyr_for_each_range(&p, &it, &r) {
+			KUNIT_EXPECT_EQ(test, phyr_nr_ranges(p), before_ranges);
+			KUNIT_EXPECT_EQ(test, phyr_length(p), before_len);
+			phyr_for_each_range(p, &it, &r) {
 				KUNIT_EXPECT_EQ(test, r.phys, vec[seen].paddr);
 				seen++;
 			}
 			KUNIT_EXPECT_EQ(test, seen, before_ranges);
 		}
-		phyr_free(&p);
+		phyr_free(p);
 
 		/* a multi-range append fails whole */
 		phyr_alloc_fail_at = 0;
-		KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_16M, PAGE_SIZE,
+		KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_16M, PAGE_SIZE,
 						  &phyr_meta_cpu, GFP_KERNEL), 0);
 		phyr_alloc_calls = 0;
 		phyr_alloc_fail_at = fail_at;
-		ret = phyr_from_phys_vec(&p, vec, n, &meta_shared, GFP_KERNEL);
+		ret = phyr_from_phys_vec(p, vec, n, &meta_shared, GFP_KERNEL);
 		if (ret) {
 			KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
-			KUNIT_EXPECT_EQ(test, phyr_nr_ranges(&p), 1);
-			KUNIT_EXPECT_EQ(test, phyr_length(&p), PAGE_SIZE);
-			KUNIT_EXPECT_FALSE(test, p.nr_metas > 1);
+			KUNIT_EXPECT_EQ(test, phyr_nr_ranges(p), 1);
+			KUNIT_EXPECT_EQ(test, phyr_length(p), PAGE_SIZE);
+			KUNIT_EXPECT_FALSE(test, p->nr_metas > 1);
 		} else {
-			KUNIT_EXPECT_EQ(test, phyr_nr_ranges(&p), n + 1);
+			KUNIT_EXPECT_EQ(test, phyr_nr_ranges(p), n + 1);
 		}
-		phyr_free(&p);
+		phyr_free(p);
 	}
 	KUNIT_EXPECT_GT(test, failures, 3);
 	/* kmemleak, run by the lab at the end, catches anything left */
@@ -402,14 +413,13 @@ static void phyr_test_blocks(struct kunit *test)
 	};
 	const unsigned long max = 2048;
 	phys_addr_t *want, blk;
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 	int i, s;
 
 	want = kunit_kcalloc(test, max, sizeof(*want), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, want);
-	phyr_init(&p);
 	for (i = 0; i < ARRAY_SIZE(r); i++)
-		KUNIT_ASSERT_EQ(test, phyr_append(&p, r[i].phys, r[i].len,
+		KUNIT_ASSERT_EQ(test, phyr_append(p, r[i].phys, r[i].len,
 						  r[i].meta, GFP_KERNEL), 0);
 	for (s = 0; s < ARRAY_SIZE(sizes); s++) {
 		struct phyr_block_iter bi;
@@ -417,7 +427,7 @@ static void phyr_test_blocks(struct kunit *test)
 
 		n = ref_blocks(r, ARRAY_SIZE(r), sizes[s], want, max);
 		KUNIT_ASSERT_LE(test, n, max);
-		phyr_for_each_block(&p, &bi, sizes[s], &blk) {
+		phyr_for_each_block(p, &bi, sizes[s], &blk) {
 			KUNIT_ASSERT_LT(test, got, n);
 			KUNIT_EXPECT_EQ_MSG(test, blk, want[got],
 					    "block %lu at %llu", got, sizes[s]);
@@ -425,7 +435,7 @@ static void phyr_test_blocks(struct kunit *test)
 		}
 		KUNIT_EXPECT_EQ_MSG(test, got, n, "blocks at %llu", sizes[s]);
 	}
-	phyr_free(&p);
+	phyr_free(p);
 }
 
 static void phyr_test_find_boundaries(struct kunit *test)
@@ -433,23 +443,22 @@ static void phyr_test_find_boundaries(struct kunit *test)
 	const int n = 3000;	/* several chunks */
 	struct phyr_iter hint;
 	struct phyr_range r;
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 	u64 *start;
 	int i;
 
 	start = kunit_kcalloc(test, n + 1, sizeof(*start), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, start);
-	phyr_init(&p);
 	for (i = 0; i < n; i++) {
 		u64 len = (i % 5 == 4) ? 123 : (u64)(1 + i % 4) * PAGE_SIZE;
 
-		start[i] = phyr_length(&p);
-		KUNIT_ASSERT_EQ(test, phyr_append(&p, SZ_1G + (u64)i * SZ_1M,
+		start[i] = phyr_length(p);
+		KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1G + (u64)i * SZ_1M,
 						  len, i % 11 ? &phyr_meta_cpu :
 						  &meta_wc, GFP_KERNEL), 0);
 	}
-	start[n] = phyr_length(&p);
-	phyr_iter_start(&hint, &p);
+	start[n] = phyr_length(p);
+	phyr_iter_start(&hint, p);
 	for (i = 0; i < n; i++) {
 		u64 probe[] = { start[i], start[i + 1] - 1,
 				start[i] + (start[i + 1] - start[i]) / 2 };
@@ -457,13 +466,13 @@ static void phyr_test_find_boundaries(struct kunit *test)
 
 		for (k = 0; k < ARRAY_SIZE(probe); k++) {
 			/* without a hint: binary search */
-			KUNIT_ASSERT_EQ(test, phyr_find(&p, probe[k], NULL, &r),
+			KUNIT_ASSERT_EQ(test, phyr_find(p, probe[k], NULL, &r),
 					0);
 			KUNIT_EXPECT_EQ(test, r.index, i);
 			KUNIT_EXPECT_EQ(test, r.offset, start[i]);
 			KUNIT_EXPECT_EQ(test, r.phys, SZ_1G + (u64)i * SZ_1M);
 			/* with a hint, sequential */
-			KUNIT_ASSERT_EQ(test, phyr_find(&p, probe[k], &hint, &r),
+			KUNIT_ASSERT_EQ(test, phyr_find(p, probe[k], &hint, &r),
 					0);
 			KUNIT_EXPECT_EQ(test, r.index, i);
 		}
@@ -472,12 +481,12 @@ static void phyr_test_find_boundaries(struct kunit *test)
 	for (i = 0; i < 2000; i++) {
 		int j = (i * 7919) % n;
 
-		KUNIT_ASSERT_EQ(test, phyr_find(&p, start[j], &hint, &r), 0);
+		KUNIT_ASSERT_EQ(test, phyr_find(p, start[j], &hint, &r), 0);
 		KUNIT_EXPECT_EQ(test, r.index, j);
 	}
-	KUNIT_EXPECT_EQ(test, phyr_find(&p, start[n], &hint, &r), -ERANGE);
-	KUNIT_EXPECT_EQ(test, phyr_find(&p, U64_MAX, NULL, &r), -ERANGE);
-	phyr_free(&p);
+	KUNIT_EXPECT_EQ(test, phyr_find(p, start[n], &hint, &r), -ERANGE);
+	KUNIT_EXPECT_EQ(test, phyr_find(p, U64_MAX, NULL, &r), -ERANGE);
+	phyr_free(p);
 }
 
 static void phyr_test_phys_vec_round_trip(struct kunit *test)
@@ -490,13 +499,12 @@ static void phyr_test_phys_vec_round_trip(struct kunit *test)
 		{ SZ_8G + 1, SZ_4K },
 	};
 	struct phys_vec *out;
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 	size_t nr;
 
-	phyr_init(&p);
-	KUNIT_ASSERT_EQ(test, phyr_from_phys_vec(&p, in, ARRAY_SIZE(in),
+	KUNIT_ASSERT_EQ(test, phyr_from_phys_vec(p, in, ARRAY_SIZE(in),
 						 &phyr_meta_cpu, GFP_KERNEL), 0);
-	out = phyr_to_phys_vec(&p, &nr, GFP_KERNEL);
+	out = phyr_to_phys_vec(p, &nr, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, out);
 	KUNIT_ASSERT_EQ(test, nr, 4);
 	KUNIT_EXPECT_EQ(test, out[0].paddr, SZ_1M + 10);
@@ -507,7 +515,7 @@ static void phyr_test_phys_vec_round_trip(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, out[3].paddr, SZ_8G + 1);
 	KUNIT_EXPECT_EQ(test, out[3].len, SZ_4K);
 	kvfree(out);
-	phyr_free(&p);
+	phyr_free(p);
 }
 
 struct real_pages {
@@ -546,43 +554,41 @@ static void phyr_test_sgt_round_trip(struct kunit *test)
 	struct real_pages *rp = get_real_pages(test);
 	struct phyr_range a, b;
 	struct phyr_iter ia, ib;
-	struct phyr p, q;
+	struct phyr *p = new_phyr(test), *q = new_phyr(test);
 	struct sg_table sgt;
 	int i;
 
-	phyr_init(&p);
-	phyr_init(&q);
 	for (i = 0; i < ARRAY_SIZE(rp->pg); i++) {
 		size_t len = PAGE_SIZE << rp->order[i];
 		size_t off = i == 0 ? 123 : 0;
 
 		if (i == ARRAY_SIZE(rp->pg) - 1)
 			len = 77;
-		KUNIT_ASSERT_EQ(test, phyr_append(&p, page_to_phys(rp->pg[i]) +
+		KUNIT_ASSERT_EQ(test, phyr_append(p, page_to_phys(rp->pg[i]) +
 						  off, len - off,
 						  &phyr_meta_cpu, GFP_KERNEL),
 				0);
 	}
-	KUNIT_ASSERT_EQ(test, phyr_to_sgt(&p, &sgt, GFP_KERNEL), 0);
-	KUNIT_EXPECT_EQ(test, sgt.orig_nents, phyr_nr_ranges(&p));
-	KUNIT_ASSERT_EQ(test, phyr_from_sgt(&q, &sgt, &phyr_meta_cpu,
+	KUNIT_ASSERT_EQ(test, phyr_to_sgt(p, &sgt, GFP_KERNEL), 0);
+	KUNIT_EXPECT_EQ(test, sgt.orig_nents, phyr_nr_ranges(p));
+	KUNIT_ASSERT_EQ(test, phyr_from_sgt(q, &sgt, &phyr_meta_cpu,
 					    GFP_KERNEL), 0);
 	sg_free_table(&sgt);
-	KUNIT_EXPECT_EQ(test, phyr_nr_ranges(&q), phyr_nr_ranges(&p));
-	KUNIT_EXPECT_EQ(test, phyr_length(&q), phyr_length(&p));
-	phyr_iter_start(&ib, &q);
-	phyr_for_each_range(&p, &ia, &a) {
+	KUNIT_EXPECT_EQ(test, phyr_nr_ranges(q), phyr_nr_ranges(p));
+	KUNIT_EXPECT_EQ(test, phyr_length(q), phyr_length(p));
+	phyr_iter_start(&ib, q);
+	phyr_for_each_range(p, &ia, &a) {
 		KUNIT_ASSERT_TRUE(test, phyr_iter_next(&ib, &b));
 		KUNIT_EXPECT_EQ(test, a.phys, b.phys);
 		KUNIT_EXPECT_EQ(test, a.len, b.len);
 	}
-	phyr_free(&q);
+	phyr_free(q);
 
 	/* nothing with a P2P provider or a private interconnect */
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, page_to_phys(rp->pg[1]), PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, page_to_phys(rp->pg[1]), PAGE_SIZE,
 					  &meta_private_ic, GFP_KERNEL), 0);
-	KUNIT_EXPECT_EQ(test, phyr_to_sgt(&p, &sgt, GFP_KERNEL), -EOPNOTSUPP);
-	phyr_free(&p);
+	KUNIT_EXPECT_EQ(test, phyr_to_sgt(p, &sgt, GFP_KERNEL), -EOPNOTSUPP);
+	phyr_free(p);
 }
 
 static struct device *dma_test_device(struct kunit *test)
@@ -607,32 +613,31 @@ static void phyr_test_dma_direct(struct kunit *test)
 	struct phyr_range r;
 	struct phyr_iter it;
 	struct phyr_dma dma;
-	struct phyr p;
+	struct phyr *p = new_phyr(test);
 	int i;
 
-	phyr_init(&p);
 	for (i = 0; i < ARRAY_SIZE(rp->pg); i++)
-		KUNIT_ASSERT_EQ(test, phyr_append_page(&p, rp->pg[i],
+		KUNIT_ASSERT_EQ(test, phyr_append_page(p, rp->pg[i],
 						       &phyr_meta_cpu,
 						       GFP_KERNEL), 0);
-	KUNIT_ASSERT_EQ(test, phyr_dma_map(dev, &p, DMA_BIDIRECTIONAL, 0, &dma),
+	KUNIT_ASSERT_EQ(test, phyr_dma_map(dev, p, DMA_BIDIRECTIONAL, 0, &dma),
 			0);
 	KUNIT_EXPECT_FALSE(test, phyr_dma_is_iova(&dma));
-	KUNIT_EXPECT_EQ(test, dma.nr, phyr_nr_ranges(&p));
-	phyr_for_each_range(&p, &it, &r)
+	KUNIT_EXPECT_EQ(test, dma.nr, phyr_nr_ranges(p));
+	phyr_for_each_range(p, &it, &r)
 		KUNIT_EXPECT_EQ(test, phyr_dma_addr(&dma, &r),
 				phys_to_dma(dev, r.phys));
-	phyr_dma_unmap(dev, &p, &dma);
+	phyr_dma_unmap(dev, p, &dma);
 	KUNIT_EXPECT_NULL(test, dma.addrs);
 
 	/* private interconnect anywhere: refused, nothing mapped */
-	KUNIT_ASSERT_EQ(test, phyr_append(&p, page_to_phys(rp->pg[0]), PAGE_SIZE,
+	KUNIT_ASSERT_EQ(test, phyr_append(p, page_to_phys(rp->pg[0]), PAGE_SIZE,
 					  &meta_private_ic, GFP_KERNEL), 0);
-	KUNIT_EXPECT_EQ(test, phyr_dma_map(dev, &p, DMA_TO_DEVICE, 0, &dma),
+	KUNIT_EXPECT_EQ(test, phyr_dma_map(dev, p, DMA_TO_DEVICE, 0, &dma),
 			-EOPNOTSUPP);
 	KUNIT_EXPECT_NULL(test, dma.addrs);
 	KUNIT_EXPECT_EQ(test, dma.nr, 0);
-	phyr_free(&p);
+	phyr_free(p);
 }
 
 static struct kunit_case phyr_test_cases[] = {

@@ -7,13 +7,21 @@ for prog in ibv_rc_pingpong ibv_ud_pingpong; do
 	[ $prog = ibv_ud_pingpong ] && extra="-s 1024"
 	bounded 60 $prog -d rxe0 -g $gid -n 100 $extra > /run/srv.log 2>&1 &
 	srv=$!
-	sleep 1
+	wait_port 18515 || fail "$prog server did not listen"
 	bounded 60 $prog -d rxe0 -g $gid -n 100 $extra 127.0.0.1 || fail "$prog client"
 	wait $srv || { cat /run/srv.log; fail "$prog server"; }
 	grep -q "100 iters" /run/srv.log || fail "$prog: $(cat /run/srv.log)"
 done
-bounded 60 rping -s -a 192.0.2.1 -C 20 -V > /run/rping.log 2>&1 &
+bounded 60 rping -s -a 192.0.2.1 -C 20 -V -S 4096 > /run/rping.log 2>&1 &
 srv=$!
-sleep 1
-bounded 60 rping -c -a 192.0.2.1 -C 20 -V -S 4096 || fail "rping client"
+# rping listens through the RDMA CM, not a TCP socket: retry until it answers
+ok=
+for i in $(seq 1 20); do
+	if bounded 60 rping -c -a 192.0.2.1 -C 20 -V -S 4096; then
+		ok=1
+		break
+	fi
+	sleep 1
+done
+[ -n "$ok" ] || fail "rping client"
 wait $srv || { cat /run/rping.log; fail "rping server"; }

@@ -5,7 +5,7 @@ gid=$(roce_v2_gid_index)
 grep -q "^cpu MHz" /proc/cpuinfo || fail "no cpu MHz in /proc/cpuinfo"
 bounded 120 ib_write_bw -d rxe0 -x $gid -s 65536 -n 200 > /run/bw-server.log 2>&1 &
 srv=$!
-sleep 2
+wait_port 18515 || fail "ib_write_bw server did not listen"
 out=$(bounded 120 ib_write_bw -d rxe0 -x $gid -s 65536 -n 200 192.0.2.1) ||
 	{ echo "$out"; cat /run/bw-server.log; fail "ib_write_bw client"; }
 wait $srv || { cat /run/bw-server.log; fail "ib_write_bw server"; }
