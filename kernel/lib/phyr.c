@@ -765,6 +765,42 @@ static bool phyr_iova_possible(struct device *dev, const struct phyr *p)
 	return true;
 }
 
+/*
+ * Unlink the first @bytes of the IOVA range, one call per run of ranges
+ * that were linked with the same attributes, and free the IOVA range.  The
+ * usual list has one run: one dma_iova_destroy().
+ */
+static void phyr_iova_unlink(struct device *dev, const struct phyr *p,
+			     struct phyr_dma *dma, u64 bytes)
+{
+	unsigned long run_attrs = 0;
+	struct phyr_range r;
+	struct phyr_iter it;
+	u64 start = 0;
+
+	phyr_for_each_range(p, &it, &r) {
+		unsigned long attrs = dma->attrs;
+		enum pci_p2pdma_map_type type;
+
+		if (r.offset >= bytes)
+			break;
+		phyr_range_attrs(dev, &r, &attrs, &type);
+		if (r.offset && attrs != run_attrs) {
+			dma_iova_unlink(dev, &dma->state, start, r.offset - start,
+					dma->dir, run_attrs);
+			start = r.offset;
+		}
+		run_attrs = attrs;
+	}
+	if (!start) {
+		dma_iova_destroy(dev, &dma->state, bytes, dma->dir, run_attrs);
+		return;
+	}
+	dma_iova_unlink(dev, &dma->state, start, bytes - start, dma->dir,
+			run_attrs);
+	dma_iova_free(dev, &dma->state);
+}
+
 static void phyr_dma_unmap_ranges(struct device *dev, const struct phyr *p,
 				  struct phyr_dma *dma, unsigned long end)
 {
@@ -877,7 +913,7 @@ int phyr_dma_map(struct device *dev, const struct phyr *p,
 	return 0;
 
 err_iova:
-	dma_iova_destroy(dev, &dma->state, dma->mapped, dir, attrs);
+	phyr_iova_unlink(dev, p, dma, dma->mapped);
 	dma->mapped = 0;
 	return ret;
 }
@@ -896,8 +932,7 @@ void phyr_dma_unmap(struct device *dev, const struct phyr *p,
 		phyr_dma_unmap_ranges(dev, p, dma, dma->nr);
 		kvfree(dma->addrs);
 	} else if (dma->nr) {
-		dma_iova_destroy(dev, &dma->state, dma->mapped, dma->dir,
-				 dma->attrs);
+		phyr_iova_unlink(dev, p, dma, dma->mapped);
 	}
 	*dma = (struct phyr_dma){};
 }

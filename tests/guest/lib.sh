@@ -35,3 +35,32 @@ roce_v2_gid_index() {
 	ibv_devinfo -v -d "${1:-rxe0}" |
 		sed -n 's/.*GID\[ *\([0-9]*\)\]:.*::ffff:.*RoCE v2.*/\1/p' | head -1
 }
+
+# A second host: network namespace "peer" joined to this one by a veth
+# pair (198.51.100.1 here, 198.51.100.2 there), with an rxe device on each
+# end: rxe_a (here) and rxe_b (in "peer"). Run commands there with
+# "on_peer CMD...". RDMA devices are shared between namespaces (rdma system
+# netns shared), but each rxe sends through its netdev's namespace.
+two_hosts() {
+	ip netns add peer || return 1
+	ip link add veth_a type veth peer name veth_b || return 1
+	ip link set veth_b netns peer
+	ip addr add 198.51.100.1/24 dev veth_a
+	ip link set veth_a up
+	ip -n peer addr add 198.51.100.2/24 dev veth_b
+	ip -n peer link set veth_b up
+	ip -n peer link set lo up
+	rdma link add rxe_a type rxe netdev veth_a || return 1
+	ip netns exec peer rdma link add rxe_b type rxe netdev veth_b || return 1
+}
+
+two_hosts_down() {
+	rdma link delete rxe_a 2>/dev/null
+	ip netns exec peer rdma link delete rxe_b 2>/dev/null
+	ip link delete veth_a 2>/dev/null
+	ip netns delete peer 2>/dev/null
+}
+
+on_peer() {
+	ip netns exec peer "$@"
+}
