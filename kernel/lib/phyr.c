@@ -158,7 +158,10 @@ static int phyr_append_one(struct phyr *p, phys_addr_t phys, u64 len,
 
 		if (p->last_wide) {
 			/* a byte-granular range takes any contiguous bytes */
-			if (w[-1] + w[0] == phys &&
+			u64 end;
+
+			if (!check_add_overflow(w[-1], w[0], &end) &&
+			    end == phys &&
 			    w[0] + len <= PHYR_MAX_RUN_PAGES * PAGE_SIZE) {
 				w[0] += len;
 				p->length += len;
@@ -293,7 +296,8 @@ int phyr_append(struct phyr *p, phys_addr_t phys, u64 len,
 	u64 end;
 	int idx, ret = 0;
 
-	if (!len || check_add_overflow((u64)phys, len - 1, &end))
+	if (!len || check_add_overflow((u64)phys, len - 1, &end) ||
+	    end > PHYS_ADDR_MAX)
 		return -EINVAL;
 	phyr_mark(p, &mark);
 	idx = phyr_meta_index(p, meta, gfp);
@@ -530,8 +534,10 @@ struct phyr_block_iter *phyr_block_start(struct phyr_block_iter *bi,
 					 const struct phyr *p, u64 pgsz)
 {
 	*bi = (struct phyr_block_iter){ .pgsz = pgsz };
-	WARN_ON_ONCE(!is_power_of_2(pgsz));
 	phyr_iter_start(&bi->it, p);
+	/* a block size that is not a power of two yields nothing */
+	if (WARN_ON_ONCE(!is_power_of_2(pgsz)))
+		bi->pgsz = 0;
 	return bi;
 }
 EXPORT_SYMBOL_GPL(phyr_block_start);
@@ -547,6 +553,8 @@ bool phyr_block_next(struct phyr_block_iter *bi, phys_addr_t *block)
 {
 	u64 mask = bi->pgsz - 1;
 
+	if (!bi->pgsz)
+		return false;
 	for (;;) {
 		if (!bi->in_range) {
 			if (!phyr_iter_next(&bi->it, &bi->r))
@@ -561,7 +569,13 @@ bool phyr_block_next(struct phyr_block_iter *bi, phys_addr_t *block)
 		}
 		*block = bi->next;
 		bi->next += bi->pgsz;
-		if (bi->has_prev && *block == bi->prev_block)
+		/*
+		 * A range that starts inside the block the previous range
+		 * ended in shares it: yield it once.  A range that starts on
+		 * the block boundary (the same page twice, say) is its own.
+		 */
+		if (bi->has_prev && *block == bi->prev_block &&
+		    (bi->r.phys & mask) && *block == (bi->r.phys & ~mask))
 			continue;
 		bi->prev_block = *block;
 		bi->has_prev = true;
@@ -743,18 +757,27 @@ static int phyr_range_attrs(struct device *dev, const struct phyr_range *r,
 
 /*
  * One IOVA range for the whole list needs every range boundary inside the
- * list to fall on an IOMMU page, and no range that bypasses the IOMMU.
+ * list to fall on an IOMMU page, no range that bypasses the IOMMU and no
+ * shared (decrypted) memory.
  */
-static bool phyr_iova_possible(struct device *dev, const struct phyr *p)
+static bool phyr_iova_possible(struct device *dev, const struct phyr *p,
+			       unsigned long attrs)
 {
-	unsigned long attrs = 0;
 	enum pci_p2pdma_map_type type;
 	struct phyr_range r;
 	struct phyr_iter it;
 
 	phyr_for_each_range(p, &it, &r) {
-		if (phyr_range_attrs(dev, &r, &attrs, &type) ||
+		unsigned long a = attrs;
+
+		if (phyr_range_attrs(dev, &r, &a, &type) ||
 		    type == PCI_P2PDMA_MAP_BUS_ADDR)
+			return false;
+		/*
+		 * dma_iova_link() has no notion of shared (decrypted) memory;
+		 * dma_map_phys() does, and refuses what it cannot honour.
+		 */
+		if (a & DMA_ATTR_CC_SHARED)
 			return false;
 		if (r.index && !PAGE_ALIGNED(r.phys))
 			return false;
@@ -862,7 +885,7 @@ int phyr_dma_map(struct device *dev, const struct phyr *p,
 			return ret;
 	}
 
-	if (phyr_iova_possible(dev, p)) {
+	if (phyr_iova_possible(dev, p, attrs)) {
 		phyr_iter_start(&it, p);
 		phyr_iter_next(&it, &r);
 		if (dma_iova_try_alloc(dev, &dma->state, r.phys, p->length)) {
