@@ -756,36 +756,38 @@ static int phyr_range_attrs(struct device *dev, const struct phyr_range *r,
 }
 
 /*
- * One IOVA range for the whole list needs every range boundary inside the
- * list to fall on an IOMMU page, no range that bypasses the IOMMU and no
- * shared (decrypted) memory.
+ * One pass before anything is mapped: refuse what cannot be mapped at all,
+ * and decide whether the whole list can be one IOVA range.  That needs every
+ * range boundary inside the list to fall on an IOMMU page, no range that
+ * bypasses the IOMMU and no shared (decrypted) memory.
  */
-static bool phyr_iova_possible(struct device *dev, const struct phyr *p,
-			       unsigned long attrs)
+static int phyr_dma_check(struct device *dev, const struct phyr *p,
+			  unsigned long attrs, bool *one_iova)
 {
 	enum pci_p2pdma_map_type type;
 	struct phyr_range r;
 	struct phyr_iter it;
+	int ret;
 
+	*one_iova = true;
 	phyr_for_each_range(p, &it, &r) {
 		unsigned long a = attrs;
 
-		if (phyr_range_attrs(dev, &r, &a, &type) ||
-		    type == PCI_P2PDMA_MAP_BUS_ADDR)
-			return false;
+		ret = phyr_range_attrs(dev, &r, &a, &type);
+		if (ret)
+			return ret;
 		/*
 		 * dma_iova_link() has no notion of shared (decrypted) memory;
 		 * dma_map_phys() does, and refuses what it cannot honour.
 		 */
-		if (a & DMA_ATTR_CC_SHARED)
-			return false;
-		if (r.index && !PAGE_ALIGNED(r.phys))
-			return false;
-		if (r.index != p->nr_ranges - 1 &&
-		    !PAGE_ALIGNED(r.phys + r.len))
-			return false;
+		if (type == PCI_P2PDMA_MAP_BUS_ADDR ||
+		    (a & DMA_ATTR_CC_SHARED) ||
+		    (r.index && !PAGE_ALIGNED(r.phys)) ||
+		    (r.index != p->nr_ranges - 1 &&
+		     !PAGE_ALIGNED(r.phys + r.len)))
+			*one_iova = false;
 	}
-	return true;
+	return 0;
 }
 
 /*
@@ -869,23 +871,17 @@ int phyr_dma_map(struct device *dev, const struct phyr *p,
 {
 	struct phyr_range r;
 	struct phyr_iter it;
+	bool one_iova;
 	int ret;
 
 	*dma = (struct phyr_dma){ .dir = dir, .attrs = attrs };
 	if (phyr_empty(p))
 		return -EINVAL;
+	ret = phyr_dma_check(dev, p, attrs, &one_iova);
+	if (ret)
+		return ret;
 
-	/* Refuse what cannot be mapped before touching the IOMMU. */
-	phyr_for_each_range(p, &it, &r) {
-		unsigned long a = attrs;
-		enum pci_p2pdma_map_type type;
-
-		ret = phyr_range_attrs(dev, &r, &a, &type);
-		if (ret)
-			return ret;
-	}
-
-	if (phyr_iova_possible(dev, p, attrs)) {
+	if (one_iova) {
 		phyr_iter_start(&it, p);
 		phyr_iter_next(&it, &r);
 		if (dma_iova_try_alloc(dev, &dma->state, r.phys, p->length)) {
