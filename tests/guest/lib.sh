@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # Helpers for guest test cases (sourced).
 
-# Outstanding FOLL_PIN pins, system wide.
+# Outstanding FOLL_PIN pins, system wide.  vmstat counters are per CPU and
+# folded lazily: fold them first, or the difference is off by a threshold.
 pin_balance() {
+	echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null
 	awk '$1 == "nr_foll_pin_acquired" { a = $2 }
 	     $1 == "nr_foll_pin_released" { r = $2 }
 	     END { print a - r }' /proc/vmstat
