@@ -26,12 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "memkind.h"
 #include "rdmatest.h"
-
-#define KiB 1024ul
-#define MiB (1024 * KiB)
-#define GiB (1024 * MiB)
-#define HPAGE (2 * MiB)
 
 #define ACCESS_ALL (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 		    IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
@@ -42,183 +38,6 @@ static struct ibv_qp *qa, *qb;
 static uint8_t *lbuf;
 static struct ibv_mr *lmr;
 #define LBUF_LEN (4 * MiB)
-
-static int64_t vmstat(const char *key)
-{
-	char name[64];
-	long long v;
-	int64_t r = -1;
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %lld", name, &v) == 2)
-		if (!strcmp(name, key))
-			r = v;
-	fclose(f);
-	return r;
-}
-
-static int write_file(const char *path, const char *val);
-
-/*
- * vmstat counters are kept per CPU and folded in lazily: fold them first
- * (/proc/sys/vm/stat_refresh), or counts are off by up to a threshold.
- */
-static int64_t pins_outstanding(void)
-{
-	write_file("/proc/sys/vm/stat_refresh", "1");
-	return vmstat("nr_foll_pin_acquired") - vmstat("nr_foll_pin_released");
-}
-
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? -1 : 0;
-}
-
-/* ---- memory kinds ---- */
-
-enum kind {
-	ANON_FRAGMENTED,	/* 4 KiB pages, physically scattered */
-	ANON_THP,		/* transparent huge pages */
-	ANON_HUGETLB,		/* MAP_HUGETLB, private */
-	MEMFD_SHMEM,		/* memfd, shared mapping */
-	MEMFD_SHMEM_HUGE,	/* memfd on huge shmem, shared mapping */
-	MEMFD_HUGETLB,		/* memfd on hugetlbfs, shared mapping */
-	MEMFD_PRIVATE,		/* memfd, private mapping: GUP */
-};
-
-static const char *const kind_name[] = {
-	"anon-fragmented", "anon-thp", "anon-hugetlb", "memfd-shmem",
-	"memfd-shmem-huge", "memfd-hugetlb", "memfd-private",
-};
-
-struct region {
-	enum kind kind;
-	uint8_t *base;		/* the memory to register */
-	size_t len;
-	void *map;		/* the whole mapping (base aligned inside) */
-	size_t map_len;
-	int fd;
-};
-
-/* Map @len bytes (a multiple of 2 MiB for huge kinds), populated. */
-static int region_map(struct region *r, enum kind kind, size_t len)
-{
-	int prot = PROT_READ | PROT_WRITE;
-	size_t i, pg = 4096;
-	uint8_t *p;
-
-	*r = (struct region){ .kind = kind, .len = len, .map_len = len,
-			      .fd = -1 };
-	switch (kind) {
-	case ANON_FRAGMENTED:
-		p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			return rt_fail(errno, "mmap");
-		madvise(p, len, MADV_NOHUGEPAGE);
-		/* touch back to front: the allocator hands out descending frames */
-		for (i = len / pg; i-- > 0;)
-			p[i * pg] = 1;
-		break;
-	case ANON_THP:
-		/* over-allocate to align on 2 MiB */
-		p = mmap(NULL, len + HPAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
-		if (p == MAP_FAILED)
-			return rt_fail(errno, "mmap");
-		r->map = p;
-		r->map_len = len + HPAGE;
-		p = (uint8_t *)(((uintptr_t)p + HPAGE - 1) & ~(HPAGE - 1));
-		if (madvise(p, len, MADV_HUGEPAGE))
-			return rt_fail(errno, "madvise(MADV_HUGEPAGE)");
-		memset(p, 1, len);
-		break;
-	case ANON_HUGETLB:
-		p = mmap(NULL, len, prot,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-		if (p == MAP_FAILED)
-			return rt_fail(errno, "mmap(MAP_HUGETLB)");
-		memset(p, 1, len);
-		break;
-	default:
-		r->fd = memfd_create("umem_reg",
-				     kind == MEMFD_HUGETLB ? MFD_HUGETLB : 0);
-		if (r->fd < 0)
-			return rt_fail(errno, "memfd_create");
-		if (ftruncate(r->fd, (off_t)len))
-			return rt_fail(errno, "ftruncate");
-		p = mmap(NULL, len, prot,
-			 kind == MEMFD_PRIVATE ? MAP_PRIVATE : MAP_SHARED,
-			 r->fd, 0);
-		if (p == MAP_FAILED)
-			return rt_fail(errno, "mmap(memfd)");
-		memset(p, 1, len);
-		break;
-	}
-	r->base = p;
-	if (!r->map)
-		r->map = p;
-	return 0;
-}
-
-static void region_unmap(struct region *r)
-{
-	if (r->map)
-		munmap(r->map, r->map_len);
-	r->map = NULL;
-	if (r->fd >= 0)
-		close(r->fd);
-	r->base = NULL;
-	r->fd = -1;
-}
-
-/* Frame numbers from /proc/self/pagemap (root only). */
-static int pfn_runs(const uint8_t *p, size_t len, size_t *pages, size_t *runs)
-{
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-	uint64_t e, prev = 0;
-	size_t i;
-
-	*pages = len / 4096;
-	*runs = 0;
-	if (fd < 0)
-		return rt_fail(errno, "open pagemap");
-	for (i = 0; i < *pages; i++) {
-		off_t at = (off_t)(((uintptr_t)p / 4096 + i) * 8);
-
-		if (pread(fd, &e, 8, at) != 8) {
-			close(fd);
-			return rt_fail(errno, "pread pagemap");
-		}
-		e &= (1ull << 55) - 1;
-		if (!i || e != prev + 1)
-			(*runs)++;
-		prev = e;
-	}
-	close(fd);
-	return 0;
-}
 
 /* ---- transfers ---- */
 
@@ -639,6 +458,95 @@ static int t_munmap_registered(void)
 	return 0;
 }
 
+/* An ODP MR (no pinning: umem_odp) next to pinned ones still works. */
+static int t_odp(void)
+{
+	struct ibv_device_attr_ex attr = {};
+	struct region r;
+	struct ibv_mr *mr;
+	int64_t before;
+	int ret;
+
+	if (ibv_query_device_ex(dev.ctx, NULL, &attr))
+		return rt_fail(errno, "ibv_query_device_ex");
+	if (!(attr.odp_caps.general_caps & IBV_ODP_SUPPORT) ||
+	    !(attr.odp_caps.per_transport_caps.rc_odp_caps &
+	      IBV_ODP_SUPPORT_WRITE))
+		return rt_fail(0, "rxe reports no RC ODP support");
+	if (region_map(&r, ANON_FRAGMENTED, 2 * MiB))
+		return -1;
+	before = pins_outstanding();
+	mr = ibv_reg_mr(dev.pd, r.base + 100, r.len - 200,
+			ACCESS_ALL | IBV_ACCESS_ON_DEMAND);
+	if (!mr) {
+		region_unmap(&r);
+		return rt_fail(errno, "ibv_reg_mr(ON_DEMAND)");
+	}
+	if (pins_outstanding() != before)
+		ret = rt_fail(0, "an ODP MR pinned %" PRId64 " pages",
+			      pins_outstanding() - before);
+	else
+		ret = check_mr(mr, r.base + 100, r.len - 200);
+	ibv_dereg_mr(mr);
+	region_unmap(&r);
+	return ret;
+}
+
+/* A type 2 memory window bound inside a pinned MR: remote access by it. */
+static int t_mw(void)
+{
+	struct region r;
+	struct ibv_mr *mr;
+	struct ibv_mw *mw;
+	struct ibv_send_wr wr = { .wr_id = 21, .opcode = IBV_WR_BIND_MW };
+	struct ibv_wc wc;
+	uint8_t *win;
+	size_t wlen = 3 * 4096 + 5;
+	int ret = -1;
+
+	if (region_map(&r, MEMFD_HUGETLB, HPAGE))
+		return -1;
+	mr = ibv_reg_mr(dev.pd, r.base, r.len, ACCESS_ALL |
+			IBV_ACCESS_MW_BIND);
+	mw = ibv_alloc_mw(dev.pd, IBV_MW_TYPE_2);
+	if (!mr || !mw) {
+		rt_fail(errno, "ibv_reg_mr/ibv_alloc_mw");
+		goto out;
+	}
+	win = r.base + HPAGE / 2 - 4096 - 3;
+	wr.bind_mw.mw = mw;
+	wr.bind_mw.rkey = ibv_inc_rkey(mw->rkey);
+	wr.bind_mw.bind_info.mr = mr;
+	wr.bind_mw.bind_info.addr = (uintptr_t)win;
+	wr.bind_mw.bind_info.length = wlen;
+	wr.bind_mw.bind_info.mw_access_flags = IBV_ACCESS_REMOTE_WRITE |
+					       IBV_ACCESS_REMOTE_READ;
+	if (rt_send_wait(&dev, qb, &wr, &wc))
+		goto out;
+	rt_fill(lbuf, wlen, 61);
+	memset(win, 0, wlen);
+	if (rdma(IBV_WR_RDMA_WRITE, lbuf, (uint32_t)wlen, (uintptr_t)win,
+		 wr.bind_mw.rkey))
+		goto out;
+	if (rt_check(win, wlen, 61) >= 0) {
+		rt_fail(0, "WRITE through the window: data differs");
+		goto out;
+	}
+	memset(lbuf, 0, wlen);
+	if (rdma(IBV_WR_RDMA_READ, lbuf, (uint32_t)wlen, (uintptr_t)win,
+		 wr.bind_mw.rkey))
+		goto out;
+	ret = rt_check(lbuf, wlen, 61) >= 0 ?
+		rt_fail(0, "READ through the window: data differs") : 0;
+out:
+	if (mw)
+		ibv_dealloc_mw(mw);
+	if (mr)
+		ibv_dereg_mr(mr);
+	region_unmap(&r);
+	return ret;
+}
+
 struct race {
 	uint8_t *addr;
 	size_t len;
@@ -807,6 +715,8 @@ static const struct test tests[] = {
 	{ "fork", t_fork, 0 },
 	{ "munmap-registered", t_munmap_registered, 0 },
 	{ "race-munmap", t_race_munmap, 0 },
+	{ "odp", t_odp, 0 },
+	{ "memory-window", t_mw, 1 },
 	{ "bad-input", t_bad_input, 0 },
 };
 

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Registration cost of user memory over rxe: kernel bytes per MR (from
+ * /proc/allocinfo, MEM_ALLOC_PROFILING), ibv_reg_mr and ibv_dereg_mr
+ * latency, and the CPU's memcpy bandwidth as the ceiling for data movement.
+ * Runs in a guest of whichever kernel is being measured; prints one JSON
+ * object per measurement, prefixed "PHYRLAB-BENCH ".
+ *
+ *   reg_bench [-d dev] [-r reps] [-m max_bytes] [-k kind]...
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "memkind.h"
+#include "rdmatest.h"
+
+#define ACCESS_ALL (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
+		    IBV_ACCESS_REMOTE_READ)
+
+/* allocation sites that registration allocates from */
+static const char *const sites[] = {
+	"lib/scatterlist.c", "lib/phyr.c", "drivers/infiniband/",
+	"drivers/dma-buf/",
+};
+
+/* Sum of live bytes over the registration path's allocation sites. */
+static long long allocinfo_bytes(void)
+{
+	FILE *f = fopen("/proc/allocinfo", "r");
+	char line[512];
+	long long sum = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		long long bytes, calls;
+		size_t i;
+
+		if (sscanf(line, "%lld %lld", &bytes, &calls) != 2)
+			continue;
+		for (i = 0; i < sizeof(sites) / sizeof(sites[0]); i++)
+			if (strstr(line, sites[i])) {
+				sum += bytes;
+				break;
+			}
+	}
+	fclose(f);
+	return sum;
+}
+
+static long long memfree_bytes(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char key[64];
+	long long kb, r = -1;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld kB\n", key, &kb) == 2)
+		if (!strcmp(key, "MemFree:"))
+			r = kb * 1024;
+	fclose(f);
+	return r;
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int one(struct rt_dev *d, enum kind kind, size_t len, int reps)
+{
+	size_t pages, runs;
+	struct region r;
+	int i;
+
+	if (region_map(&r, kind, len))
+		return -1;
+	if (pfn_runs(r.base, len, &pages, &runs)) {
+		region_unmap(&r);
+		return -1;
+	}
+	for (i = 0; i < reps; i++) {
+		long long b0, b1, m0, m1;
+		double t0, t1, t2, t3;
+		struct ibv_mr *mr;
+
+		b0 = allocinfo_bytes();
+		m0 = memfree_bytes();
+		t0 = now_ns();
+		mr = ibv_reg_mr(d->pd, r.base, len, ACCESS_ALL);
+		t1 = now_ns();
+		if (!mr) {
+			region_unmap(&r);
+			return rt_fail(errno, "ibv_reg_mr %s %zu",
+				       kind_name[kind], len);
+		}
+		b1 = allocinfo_bytes();
+		m1 = memfree_bytes();
+		t2 = now_ns();
+		if (ibv_dereg_mr(mr)) {
+			region_unmap(&r);
+			return rt_fail(errno, "ibv_dereg_mr");
+		}
+		t3 = now_ns();
+		printf("PHYRLAB-BENCH {\"what\":\"reg\",\"kind\":\"%s\","
+		       "\"bytes\":%zu,\"rep\":%d,\"pages\":%zu,\"runs\":%zu,"
+		       "\"kernel_bytes\":%lld,\"memfree_delta\":%lld,"
+		       "\"reg_ns\":%.0f,\"dereg_ns\":%.0f}\n",
+		       kind_name[kind], len, i, pages, runs, b1 - b0, m0 - m1,
+		       t1 - t0, t3 - t2);
+	}
+	region_unmap(&r);
+	return 0;
+}
+
+/* memcpy bandwidth of the guest CPU: the ceiling for rxe's copies. */
+static void memcpy_ceiling(void)
+{
+	size_t len = 64 * MiB;
+	char *a = malloc(len), *b = malloc(len);
+	int i;
+
+	if (!a || !b)
+		return;
+	memset(a, 1, len);
+	memset(b, 2, len);
+	for (i = 0; i < 5; i++) {
+		double t0 = now_ns(), t1;
+
+		memcpy(b, a, len);
+		t1 = now_ns();
+		printf("PHYRLAB-BENCH {\"what\":\"memcpy\",\"bytes\":%zu,"
+		       "\"rep\":%d,\"ns\":%.0f}\n", len, i, t1 - t0);
+	}
+	free(a);
+	free(b);
+}
+
+int main(int argc, char **argv)
+{
+	static const size_t sizes[] = { 4 * KiB, 64 * KiB, MiB, 16 * MiB,
+					256 * MiB, GiB, 4 * GiB };
+	size_t max = 4 * GiB, i;
+	int kinds[NR_KINDS] = { 0 }, any = 0, reps = 5, opt, k;
+	const char *devname = NULL;
+	struct rt_dev d;
+
+	while ((opt = getopt(argc, argv, "d:r:m:k:")) != -1) {
+		switch (opt) {
+		case 'd':
+			devname = optarg;
+			break;
+		case 'r':
+			reps = atoi(optarg);
+			break;
+		case 'm':
+			max = strtoull(optarg, NULL, 0);
+			break;
+		case 'k':
+			for (k = 0; k < NR_KINDS; k++)
+				if (!strcmp(optarg, kind_name[k]))
+					kinds[k] = any = 1;
+			break;
+		default:
+			fprintf(stderr, "usage: reg_bench [-d dev] [-r reps] "
+				"[-m max_bytes] [-k kind]...\n");
+			return 2;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (allocinfo_bytes() < 0)
+		fprintf(stderr, "no /proc/allocinfo: kernel_bytes will be "
+			"-1\n");
+	if (rt_open(&d, devname))
+		return 1;
+	write_file("/sys/kernel/mm/transparent_hugepage/enabled", "madvise");
+	write_file("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+		   "always");
+	memcpy_ceiling();
+	for (k = 0; k < NR_KINDS; k++) {
+		if (any ? !kinds[k] : k == MEMFD_PRIVATE || k == MEMFD_SHMEM)
+			continue;
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			size_t len = sizes[i];
+
+			if (len > max)
+				break;
+			/* huge kinds come in 2 MiB pages */
+			if (k != ANON_FRAGMENTED && len < HPAGE)
+				continue;
+			if ((k == ANON_HUGETLB || k == MEMFD_HUGETLB)) {
+				char n[32];
+
+				snprintf(n, sizeof(n), "%zu", len / HPAGE);
+				write_file("/proc/sys/vm/nr_hugepages", n);
+				if (read_long("/proc/sys/vm/nr_hugepages") <
+				    (long)(len / HPAGE)) {
+					fprintf(stderr, "%s %zu: no hugetlb "
+						"pages\n", kind_name[k], len);
+					continue;
+				}
+			}
+			if (one(&d, k, len, reps))
+				return 1;
+			write_file("/proc/sys/vm/nr_hugepages", "0");
+		}
+	}
+	rt_close(&d);
+	return 0;
+}

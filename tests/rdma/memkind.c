@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Kinds of user memory; see memkind.h. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "memkind.h"
+#include "rdmatest.h"
+
+int64_t vmstat(const char *key)
+{
+	char name[64];
+	long long v;
+	int64_t r = -1;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", name, &v) == 2)
+		if (!strcmp(name, key))
+			r = v;
+	fclose(f);
+	return r;
+}
+
+/*
+ * vmstat counters are kept per CPU and folded in lazily: fold them first
+ * (/proc/sys/vm/stat_refresh), or counts are off by up to a threshold.
+ */
+int64_t pins_outstanding(void)
+{
+	write_file("/proc/sys/vm/stat_refresh", "1");
+	return vmstat("nr_foll_pin_acquired") - vmstat("nr_foll_pin_released");
+}
+
+long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+/* ---- memory kinds ---- */
+
+
+const char *const kind_name[] = {
+	"anon-fragmented", "anon-thp", "anon-hugetlb", "memfd-shmem",
+	"memfd-shmem-huge", "memfd-hugetlb", "memfd-private",
+};
+
+
+/* Map @len bytes (a multiple of 2 MiB for huge kinds), populated. */
+int region_map(struct region *r, enum kind kind, size_t len)
+{
+	int prot = PROT_READ | PROT_WRITE;
+	size_t i, pg = 4096;
+	uint8_t *p;
+
+	*r = (struct region){ .kind = kind, .len = len, .map_len = len,
+			      .fd = -1 };
+	switch (kind) {
+	case ANON_FRAGMENTED:
+		p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return rt_fail(errno, "mmap");
+		madvise(p, len, MADV_NOHUGEPAGE);
+		/* touch back to front: the allocator hands out descending frames */
+		for (i = len / pg; i-- > 0;)
+			p[i * pg] = 1;
+		break;
+	case ANON_THP:
+		/* over-allocate to align on 2 MiB */
+		p = mmap(NULL, len + HPAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+		if (p == MAP_FAILED)
+			return rt_fail(errno, "mmap");
+		r->map = p;
+		r->map_len = len + HPAGE;
+		p = (uint8_t *)(((uintptr_t)p + HPAGE - 1) & ~(HPAGE - 1));
+		if (madvise(p, len, MADV_HUGEPAGE))
+			return rt_fail(errno, "madvise(MADV_HUGEPAGE)");
+		memset(p, 1, len);
+		break;
+	case ANON_HUGETLB:
+		p = mmap(NULL, len, prot,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+		if (p == MAP_FAILED)
+			return rt_fail(errno, "mmap(MAP_HUGETLB)");
+		memset(p, 1, len);
+		break;
+	default:
+		r->fd = memfd_create("umem_reg",
+				     kind == MEMFD_HUGETLB ? MFD_HUGETLB : 0);
+		if (r->fd < 0)
+			return rt_fail(errno, "memfd_create");
+		if (ftruncate(r->fd, (off_t)len))
+			return rt_fail(errno, "ftruncate");
+		p = mmap(NULL, len, prot,
+			 kind == MEMFD_PRIVATE ? MAP_PRIVATE : MAP_SHARED,
+			 r->fd, 0);
+		if (p == MAP_FAILED)
+			return rt_fail(errno, "mmap(memfd)");
+		memset(p, 1, len);
+		break;
+	}
+	r->base = p;
+	if (!r->map)
+		r->map = p;
+	return 0;
+}
+
+void region_unmap(struct region *r)
+{
+	if (r->map)
+		munmap(r->map, r->map_len);
+	r->map = NULL;
+	if (r->fd >= 0)
+		close(r->fd);
+	r->base = NULL;
+	r->fd = -1;
+}
+
+/* Frame numbers from /proc/self/pagemap (root only). */
+int pfn_runs(const uint8_t *p, size_t len, size_t *pages, size_t *runs)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	static uint64_t e[4096];
+	uint64_t prev = 0;
+	size_t i = 0;
+
+	*pages = len / 4096;
+	*runs = 0;
+	if (fd < 0)
+		return rt_fail(errno, "open pagemap");
+	while (i < *pages) {
+		size_t n = *pages - i < 4096 ? *pages - i : 4096, j;
+		off_t at = (off_t)(((uintptr_t)p / 4096 + i) * 8);
+
+		if (pread(fd, e, n * 8, at) != (ssize_t)(n * 8)) {
+			close(fd);
+			return rt_fail(errno, "pread pagemap");
+		}
+		for (j = 0; j < n; j++, i++) {
+			uint64_t pfn = e[j] & ((1ull << 55) - 1);
+
+			if (!i || pfn != prev + 1)
+				(*runs)++;
+			prev = pfn;
+		}
+	}
+	close(fd);
+	return 0;
+}
