@@ -764,6 +764,9 @@ static int phyr_range_attrs(struct device *dev, const struct phyr_range *r,
 static int phyr_dma_check(struct device *dev, const struct phyr *p,
 			  unsigned long attrs, bool *one_iova)
 {
+	/* the IOMMU's page may be larger than the CPU's */
+	unsigned long gran = max_t(unsigned long, PAGE_SIZE,
+				   dma_get_merge_boundary(dev) + 1);
 	enum pci_p2pdma_map_type type;
 	struct phyr_range r;
 	struct phyr_iter it;
@@ -782,9 +785,9 @@ static int phyr_dma_check(struct device *dev, const struct phyr *p,
 		 */
 		if (type == PCI_P2PDMA_MAP_BUS_ADDR ||
 		    (a & DMA_ATTR_CC_SHARED) ||
-		    (r.index && !PAGE_ALIGNED(r.phys)) ||
+		    (r.index && !IS_ALIGNED(r.phys, gran)) ||
 		    (r.index != p->nr_ranges - 1 &&
-		     !PAGE_ALIGNED(r.phys + r.len)))
+		     !IS_ALIGNED(r.phys + r.len, gran)))
 			*one_iova = false;
 	}
 	return 0;

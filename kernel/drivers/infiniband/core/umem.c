@@ -24,7 +24,9 @@
 #include <linux/memfd.h>
 #include <linux/shmem_fs.h>
 #include <linux/highmem.h>
+#include <linux/userfaultfd_k.h>
 #include <rdma/ib_umem_odp.h>
+#include <asm/mmu_context.h>
 
 #include "uverbs.h"
 
@@ -336,7 +338,9 @@ static int ib_umem_pin_gup(struct ib_umem *umem, unsigned long start,
  * shared mapping of a shmem or hugetlbfs file, inside the file, with the
  * access the registration needs.  Anything else (private mappings, ranges
  * over several VMAs, other files) is left to GUP, which also gives the
- * errors for bad ranges.
+ * errors for bad ranges.  So are mappings where a fault means more than
+ * "bring the page in", which memfd_pin_folios() would bypass: userfaultfd
+ * (missing or write-protect), guard regions, protection keys.
  *
  * Return: a file reference, or NULL; *pos is the file offset of @start.
  */
@@ -354,8 +358,11 @@ static struct file *ib_umem_memfd_of(struct ib_umem *umem,
 	vma = vma_lookup(mm, start);
 	if (!vma || end > vma->vm_end || !vma->vm_file)
 		goto out;
-	if ((vma->vm_flags & (VM_SHARED | VM_IO | VM_PFNMAP | need)) !=
-	    (VM_SHARED | need))
+	if ((vma->vm_flags & (VM_SHARED | VM_IO | VM_PFNMAP | VM_MAYBE_GUARD |
+			      need)) != (VM_SHARED | need))
+		goto out;
+	if (userfaultfd_armed(vma) ||
+	    !arch_vma_access_permitted(vma, umem->writable, false, false))
 		goto out;
 	if (!shmem_file(vma->vm_file) && !is_file_hugepages(vma->vm_file))
 		goto out;
@@ -381,6 +388,12 @@ static int ib_umem_pin_memfd(struct ib_umem *umem, struct file *file,
 		cond_resched();
 		nr = memfd_pin_folios(file, pos, pos + bytes - 1, folios,
 				      IB_UMEM_BATCH, &offset);
+		/*
+		 * Where a fault would have raised SIGBUS (tmpfs full, the file
+		 * truncated under us), GUP says -EFAULT: so do we.
+		 */
+		if (nr == -ENOSPC || nr == -EINVAL)
+			return -EFAULT;
 		if (nr < 0)
 			return nr;
 		if (WARN_ON_ONCE(!nr))
@@ -773,7 +786,11 @@ void ib_umem_release(struct ib_umem *umem)
 	if (umem->dma_mapped)
 		phyr_dma_unmap(umem->ibdev->dma_device, &umem->phyr,
 			       &umem->dma);
-	npages = ib_umem_num_pages(umem);
+	/*
+	 * What was accounted, not ib_umem_num_pages(): that follows
+	 * umem->iova, which ib_umem_find_best_pgsz() may have moved.
+	 */
+	npages = phyr_length(&umem->phyr) >> PAGE_SHIFT;
 	ib_umem_unpin(umem, umem->writable);
 	atomic64_sub(npages, &umem->owning_mm->pinned_vm);
 	mmdrop(umem->owning_mm);

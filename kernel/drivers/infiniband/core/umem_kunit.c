@@ -232,11 +232,29 @@ static void umem_test_blocks(struct kunit *test)
 	expect_blocks(test, umem, SZ_4M, blk_iova, 1);
 }
 
+/* A page the umem holds twice (the zero page) is two blocks. */
+static void umem_test_repeated_page(struct kunit *test)
+{
+	static const struct fake_range r[] = {
+		{ SZ_4K, 0x5000000 }, { SZ_4K, 0x5000000 },
+		{ SZ_4K, 0x5000000 }, { SZ_4K, 0x7000000 },
+	};
+	static const dma_addr_t blk[] = { 0x5000000, 0x5000000, 0x5000000,
+					  0x7000000 };
+	struct ib_umem *umem;
+
+	umem = fake_umem(test, r, ARRAY_SIZE(r), 0x7f0000000000, 4 * SZ_4K, 0);
+	KUNIT_ASSERT_EQ(test, ib_umem_find_best_pgsz(umem, SZ_4K | SZ_2M,
+						     0x7f0000000000), SZ_4K);
+	expect_blocks(test, umem, SZ_4K, blk, ARRAY_SIZE(blk));
+}
+
 static struct kunit_case umem_test_cases[] = {
 	KUNIT_CASE(umem_test_segments),
 	KUNIT_CASE(umem_test_iova_one_segment),
 	KUNIT_CASE(umem_test_best_pgsz),
 	KUNIT_CASE(umem_test_blocks),
+	KUNIT_CASE(umem_test_repeated_page),
 	{}
 };
 
@@ -244,6 +262,7 @@ static struct kunit_suite umem_test_suite = {
 	.name = "ib_umem",
 	.test_cases = umem_test_cases,
 };
+
 kunit_test_suite(umem_test_suite);
 
 MODULE_DESCRIPTION("KUnit tests for ib_umem on phyr");
