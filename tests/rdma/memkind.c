@@ -73,10 +73,38 @@ const char *const kind_name[] = {
 
 
 /* Map @len bytes (a multiple of 2 MiB for huge kinds), populated. */
+/*
+ * Populate @p so that no two neighbouring pages are physically contiguous:
+ * each page is faulted in right after a page of a spacer mapping, so the
+ * frames the allocator hands out alternate between the two.  The spacer is
+ * given back every 64 MiB, which bounds the extra memory.
+ */
+static int fragment(uint8_t *p, size_t len)
+{
+	const size_t pg = 4096, chunk = 64 * MiB;
+	uint8_t *spacer = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t off, i;
+
+	if (spacer == MAP_FAILED)
+		return rt_fail(errno, "mmap spacer");
+	madvise(spacer, chunk, MADV_NOHUGEPAGE);
+	for (off = 0; off < len; off += chunk) {
+		size_t n = (len - off < chunk ? len - off : chunk) / pg;
+
+		for (i = 0; i < n; i++) {
+			p[off + i * pg] = 1;
+			spacer[i * pg] = 1;
+		}
+		madvise(spacer, chunk, MADV_DONTNEED);
+	}
+	munmap(spacer, chunk);
+	return 0;
+}
+
 int region_map(struct region *r, enum kind kind, size_t len)
 {
 	int prot = PROT_READ | PROT_WRITE;
-	size_t i, pg = 4096;
 	uint8_t *p;
 
 	*r = (struct region){ .kind = kind, .len = len, .map_len = len,
@@ -87,9 +115,8 @@ int region_map(struct region *r, enum kind kind, size_t len)
 		if (p == MAP_FAILED)
 			return rt_fail(errno, "mmap");
 		madvise(p, len, MADV_NOHUGEPAGE);
-		/* touch back to front: the allocator hands out descending frames */
-		for (i = len / pg; i-- > 0;)
-			p[i * pg] = 1;
+		if (fragment(p, len))
+			return -1;
 		break;
 	case ANON_THP:
 		/* over-allocate to align on 2 MiB */

@@ -16,7 +16,7 @@
 #define HPAGE (2 * MiB)
 
 enum kind {
-	ANON_FRAGMENTED,	/* 4 KiB pages, physically scattered */
+	ANON_FRAGMENTED,	/* 4 KiB pages, no two neighbours contiguous */
 	ANON_THP,		/* transparent huge pages */
 	ANON_HUGETLB,		/* MAP_HUGETLB, private */
 	MEMFD_SHMEM,		/* memfd, shared mapping */
