@@ -100,9 +100,14 @@ static int one(struct rt_dev *d, enum kind kind, size_t len, int reps)
 		mr = ibv_reg_mr(d->pd, r.base, len, ACCESS_ALL);
 		t1 = now_ns();
 		if (!mr) {
+			int err = errno;
+
+			/* a result too: stock rxe cannot map 4 GiB, say */
+			printf("PHYRLAB-BENCH {\"what\":\"reg-failed\","
+			       "\"kind\":\"%s\",\"bytes\":%zu,\"errno\":%d}\n",
+			       kind_name[kind], len, err);
 			region_unmap(&r);
-			return rt_fail(errno, "ibv_reg_mr %s %zu",
-				       kind_name[kind], len);
+			return 0;
 		}
 		b1 = allocinfo_bytes();
 		m1 = memfree_bytes();
