@@ -90,6 +90,15 @@ static bool ib_umem_dma_raw_next(struct ib_umem_dma_iter *it,
 	struct ib_umem *umem = it->umem;
 	struct phyr_range r;
 
+	if (umem->dma_mapped && phyr_dma_is_iova(&umem->dma)) {
+		/* one IOVA range: no need to walk the ranges behind it */
+		if (!it->sg_left)
+			return false;
+		it->sg_left = 0;
+		*addr = umem->dma.state.addr;
+		*len = phyr_length(&umem->phyr);
+		return true;
+	}
 	if (umem->is_dmabuf) {
 		if (!it->sg_left || !it->sg)
 			return false;
@@ -126,6 +135,8 @@ void ib_umem_dma_iter_start(struct ib_umem_dma_iter *it, struct ib_umem *umem)
 
 		it->sg = umem_dmabuf->first_sg;
 		it->sg_left = umem_dmabuf->nmap;
+	} else if (umem->dma_mapped && phyr_dma_is_iova(&umem->dma)) {
+		it->sg_left = 1;
 	} else {
 		phyr_iter_start(&it->it, &umem->phyr);
 	}

@@ -39,10 +39,15 @@ static void rxe_mr_hint_load(struct rxe_mr *mr, struct phyr_iter *hint)
 	} while (read_seqcount_retry(&mr->hint_seq, seq));
 }
 
-/* Best effort: a concurrent user of the MR may store its own hit. */
-static void rxe_mr_hint_store(struct rxe_mr *mr, const struct phyr_iter *hint)
+/*
+ * Best effort: a concurrent user of the MR may store its own hit.  Nothing
+ * to store when the look-ups stayed in the range they started from.
+ */
+static void rxe_mr_hint_store(struct rxe_mr *mr, const struct phyr_iter *seen,
+			      const struct phyr_iter *hint)
 {
-	if (!spin_trylock_bh(&mr->hint_lock))
+	if (!memcmp(seen, hint, sizeof(*hint)) ||
+	    !spin_trylock_bh(&mr->hint_lock))
 		return;
 	write_seqcount_begin(&mr->hint_seq);
 	mr->hint = *hint;
@@ -187,11 +192,12 @@ int rxe_mr_copy_mapped(struct rxe_mr *mr, u64 iova, void *addr,
 		       unsigned int length, enum rxe_mr_copy_dir dir)
 {
 	bool user = mr->ibmr.type == IB_MR_TYPE_USER;
-	struct phyr_iter hint = {};
+	struct phyr_iter hint = {}, seen;
 	int err = 0;
 
 	if (user)
 		rxe_mr_hint_load(mr, &hint);
+	seen = hint;
 	while (length) {
 		phys_addr_t phys;
 		unsigned int n;
@@ -212,7 +218,7 @@ int rxe_mr_copy_mapped(struct rxe_mr *mr, u64 iova, void *addr,
 		length -= n;
 	}
 	if (user)
-		rxe_mr_hint_store(mr, &hint);
+		rxe_mr_hint_store(mr, &seen, &hint);
 	return err;
 }
 
@@ -258,18 +264,19 @@ int rxe_mr_map_page(struct rxe_mr *mr, u64 iova, struct page **page,
 		    unsigned int *offset)
 {
 	bool user = mr->ibmr.type == IB_MR_TYPE_USER;
-	struct phyr_iter hint = {};
+	struct phyr_iter hint = {}, seen;
 	phys_addr_t phys;
 	u64 avail;
 	int err;
 
 	if (user)
 		rxe_mr_hint_load(mr, &hint);
+	seen = hint;
 	err = rxe_mr_phys(mr, iova, &hint, &phys, &avail);
 	if (err)
 		return err;
 	if (user)
-		rxe_mr_hint_store(mr, &hint);
+		rxe_mr_hint_store(mr, &seen, &hint);
 	*page = pfn_to_page(PHYS_PFN(phys));
 	*offset = offset_in_page(phys);
 	return 0;
