@@ -702,7 +702,8 @@ int phyr_to_sgt(const struct phyr *p, struct sg_table *sgt, gfp_t gfp)
 		return -EINVAL;
 	phyr_for_each_range(p, &it, &r) {
 		if (r.meta->provider ||
-		    (r.meta->flags & PHYR_META_PRIVATE_INTERCONNECT) ||
+		    (r.meta->flags & (PHYR_META_PRIVATE_INTERCONNECT |
+				      PHYR_META_DEVICE_ADDR)) ||
 		    !pfn_valid(PHYS_PFN(r.phys)))
 			return -EOPNOTSUPP;
 		nents += DIV_ROUND_UP_ULL(r.len + offset_in_page(r.phys),
@@ -742,6 +743,11 @@ static int phyr_range_attrs(struct device *dev, const struct phyr_range *r,
 	*type = PCI_P2PDMA_MAP_NONE;
 	if (m->flags & PHYR_META_PRIVATE_INTERCONNECT)
 		return -EOPNOTSUPP;
+	if (m->flags & PHYR_META_DEVICE_ADDR) {
+		/* already in the device's address space, like a bus address */
+		*type = PCI_P2PDMA_MAP_BUS_ADDR;
+		return 0;
+	}
 	if (m->cc == PHYR_CC_SHARED)
 		*attrs |= DMA_ATTR_CC_SHARED;
 	if (m->provider) {
@@ -862,7 +868,8 @@ static void phyr_dma_unmap_ranges(struct device *dev, const struct phyr *p,
  * a dma_iova_link per range, one dma_iova_sync.  Otherwise (no IOMMU, the
  * IOMMU declines, ranges that cannot share one IOVA range, or P2P ranges
  * that use bus addresses) every range is mapped on its own and its DMA
- * address is kept in @dma->addrs, one dma_addr_t per range.
+ * address is kept in @dma->addrs, one dma_addr_t per range.  Ranges marked
+ * PHYR_META_DEVICE_ADDR are DMA addresses of @dev already: taken as they are.
  *
  * Return: 0; -EINVAL for an empty list; -EOPNOTSUPP for a range behind a
  * private interconnect; -EREMOTEIO for a P2P range the device cannot reach;
@@ -917,9 +924,9 @@ int phyr_dma_map(struct device *dev, const struct phyr *p,
 
 		phyr_range_attrs(dev, &r, &a, &type);
 		if (type == PCI_P2PDMA_MAP_BUS_ADDR) {
-			dma->addrs[r.index] =
+			dma->addrs[r.index] = r.meta->provider ?
 				pci_p2pdma_bus_addr_map(r.meta->provider,
-							r.phys);
+							r.phys) : r.phys;
 			continue;
 		}
 		dma->addrs[r.index] = dma_map_phys(dev, r.phys, r.len, dir, a);

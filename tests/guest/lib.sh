@@ -66,3 +66,13 @@ two_hosts_down() {
 on_peer() {
 	ip netns exec peer "$@"
 }
+
+# The dma-buf exporter of the tests (tests/kmod), built for this kernel by
+# phyrlab, which names its directory on the kernel command line.
+load_test_exporter() {
+	[ -e /dev/phyr_test_exporter ] && return 0
+	[ -n "$phyrlab_kmod" ] || { echo "no phyrlab_kmod: kernel without the test exporter"; return 1; }
+	insmod "$phyrlab_kmod/phyr_test_exporter.ko" || return 1
+	udevadm settle 2>/dev/null
+	[ -e /dev/phyr_test_exporter ]
+}

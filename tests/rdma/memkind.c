@@ -139,8 +139,9 @@ int region_map(struct region *r, enum kind kind, size_t len)
 		memset(p, 1, len);
 		break;
 	default:
-		r->fd = memfd_create("umem_reg",
-				     kind == MEMFD_HUGETLB ? MFD_HUGETLB : 0);
+		/* sealable: udmabuf wants F_SEAL_SHRINK */
+		r->fd = memfd_create("umem_reg", MFD_ALLOW_SEALING |
+				     (kind == MEMFD_HUGETLB ? MFD_HUGETLB : 0));
 		if (r->fd < 0)
 			return rt_fail(errno, "memfd_create");
 		if (ftruncate(r->fd, (off_t)len))

@@ -72,6 +72,13 @@ enum phyr_cc {
 
 /* The range is reached through a private interconnect: generic code refuses. */
 #define PHYR_META_PRIVATE_INTERCONNECT	BIT(0)
+/*
+ * The address is not a CPU physical address but a DMA address the device
+ * the list was made for already has (a dma-buf exporter's sg_table handed
+ * to a phyr importer).  The CPU must not touch it, phyr_dma_map() passes
+ * it through unchanged and phyr_to_sgt() refuses it.
+ */
+#define PHYR_META_DEVICE_ADDR		BIT(1)
 
 /**
  * struct phyr_meta - what a run of ranges is

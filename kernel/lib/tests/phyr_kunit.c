@@ -660,6 +660,48 @@ static void phyr_test_dma_direct(struct kunit *test)
 	phyr_free(p);
 }
 
+/*
+ * A list mixing CPU memory with addresses the device already has (a dma-buf
+ * exporter's sg_table): those pass through unchanged, the CPU ranges are
+ * mapped, the list is never one IOVA range, and nothing of it becomes an
+ * sg_table.
+ */
+static void phyr_test_dma_device_addr(struct kunit *test)
+{
+	static const struct phyr_meta meta_dev = {
+		.flags = PHYR_META_DEVICE_ADDR,
+	};
+	struct real_pages *rp = get_real_pages(test);
+	struct device *dev = dma_test_device(test);
+	/* made-up device addresses: never touched */
+	const dma_addr_t dev_addr = 0xfe00000000ULL;
+	struct phyr *p = new_phyr(test);
+	struct phyr_range r;
+	struct phyr_iter it;
+	struct phyr_dma dma;
+	struct sg_table sgt;
+
+	KUNIT_ASSERT_EQ(test, phyr_append_page(p, rp->pg[0], &phyr_meta_cpu,
+					       GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(p, dev_addr, SZ_2M, &meta_dev,
+					  GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append_page(p, rp->pg[1], &phyr_meta_cpu,
+					       GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_nr_ranges(p), 3);
+	KUNIT_ASSERT_EQ(test, phyr_dma_map(dev, p, DMA_BIDIRECTIONAL, 0, &dma),
+			0);
+	KUNIT_EXPECT_FALSE(test, phyr_dma_is_iova(&dma));
+	phyr_for_each_range(p, &it, &r) {
+		if (r.meta->flags & PHYR_META_DEVICE_ADDR)
+			KUNIT_EXPECT_EQ(test, phyr_dma_addr(&dma, &r), dev_addr);
+		else
+			KUNIT_EXPECT_EQ(test, phyr_dma_addr(&dma, &r),
+					phys_to_dma(dev, r.phys));
+	}
+	phyr_dma_unmap(dev, p, &dma);
+	KUNIT_EXPECT_EQ(test, phyr_to_sgt(p, &sgt, GFP_KERNEL), -EOPNOTSUPP);
+}
+
 static void put_pci_dev(void *pdev)
 {
 	pci_dev_put(pdev);
@@ -757,6 +799,7 @@ static struct kunit_case phyr_test_cases[] = {
 	KUNIT_CASE(phyr_test_phys_vec_round_trip),
 	KUNIT_CASE(phyr_test_sgt_round_trip),
 	KUNIT_CASE(phyr_test_dma_direct),
+	KUNIT_CASE(phyr_test_dma_device_addr),
 	KUNIT_CASE(phyr_test_dma_pci),
 	{}
 };

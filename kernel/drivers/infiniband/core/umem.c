@@ -80,35 +80,44 @@ static void ib_umem_unpin(struct ib_umem *umem, bool dirty)
 	phyr_free(&umem->phyr);
 }
 
-/*
- * Next raw segment of the umem in device address space: a phyr range, or
- * an entry of a dma-buf exporter's table.
+/**
+ * ib_umem_phyr - the physical range list behind a umem
+ * @umem: a pinned umem, or a dma-buf umem while it is mapped
+ * @first: set to the list offset of the umem's first byte
+ *
+ * A pinned umem's own list starts at the page holding its first byte; a
+ * dma-buf umem is a window into the exporter's list of the whole buffer,
+ * valid only under the buffer's rules (the reservation lock, or
+ * ib_umem_dmabuf_cpu_begin() for CPU importers).
+ *
+ * Return: the list, or NULL for ODP and unmapped dma-buf umems.
  */
+const struct phyr *ib_umem_phyr(struct ib_umem *umem, u64 *first)
+{
+	if (umem->is_dmabuf) {
+		*first = umem->address;
+		return to_ib_umem_dmabuf(umem)->phyr;
+	}
+	*first = ib_umem_offset(umem);
+	return umem->is_odp ? NULL : &umem->phyr;
+}
+EXPORT_SYMBOL(ib_umem_phyr);
+
+/* Next raw segment of the umem's list in device address space. */
 static bool ib_umem_dma_raw_next(struct ib_umem_dma_iter *it,
 				 dma_addr_t *addr, u64 *len)
 {
 	struct ib_umem *umem = it->umem;
 	struct phyr_range r;
 
-	if (umem->dma_mapped && phyr_dma_is_iova(&umem->dma)) {
+	if (it->one_iova) {
 		/* one IOVA range: no need to walk the ranges behind it */
-		if (!it->sg_left)
-			return false;
-		it->sg_left = 0;
+		it->one_iova = false;
 		*addr = umem->dma.state.addr;
-		*len = phyr_length(&umem->phyr);
+		*len = phyr_length(it->it.phyr);
 		return true;
 	}
-	if (umem->is_dmabuf) {
-		if (!it->sg_left || !it->sg)
-			return false;
-		*addr = sg_dma_address(it->sg);
-		*len = sg_dma_len(it->sg);
-		it->sg = sg_next(it->sg);
-		it->sg_left--;
-		return true;
-	}
-	if (!phyr_iter_next(&it->it, &r))
+	if (!it->it.phyr || !phyr_iter_next(&it->it, &r))
 		return false;
 	if (umem->dma_mapped)
 		*addr = phyr_dma_addr(&umem->dma, &r);
@@ -121,25 +130,22 @@ static bool ib_umem_dma_raw_next(struct ib_umem_dma_iter *it,
 /**
  * ib_umem_dma_iter_start - start walking a umem's DMA segments
  * @it: iterator
- * @umem: a pinned or dma-buf umem (ODP umems have no segments here)
+ * @umem: a pinned umem, or a dma-buf umem while mapped (ODP umems and
+ *        unmapped dma-buf umems have no segments here)
  */
 void ib_umem_dma_iter_start(struct ib_umem_dma_iter *it, struct ib_umem *umem)
 {
-	*it = (struct ib_umem_dma_iter){
-		.umem = umem,
-		.skip = ib_umem_offset(umem),
-		.left = umem->is_odp ? 0 : umem->length,
-	};
-	if (umem->is_dmabuf) {
-		struct ib_umem_dmabuf *umem_dmabuf = to_ib_umem_dmabuf(umem);
+	const struct phyr *phyr;
+	u64 first;
 
-		it->sg = umem_dmabuf->first_sg;
-		it->sg_left = umem_dmabuf->nmap;
-	} else if (umem->dma_mapped && phyr_dma_is_iova(&umem->dma)) {
-		it->sg_left = 1;
-	} else {
-		phyr_iter_start(&it->it, &umem->phyr);
-	}
+	*it = (struct ib_umem_dma_iter){ .umem = umem };
+	phyr = ib_umem_phyr(umem, &first);
+	if (!phyr)
+		return;
+	it->skip = first;
+	it->left = umem->length;
+	phyr_iter_start(&it->it, phyr);
+	it->one_iova = umem->dma_mapped && phyr_dma_is_iova(&umem->dma);
 }
 EXPORT_SYMBOL(ib_umem_dma_iter_start);
 
@@ -197,15 +203,20 @@ EXPORT_SYMBOL(ib_umem_dma_iter_next);
  */
 dma_addr_t ib_umem_start_dma_addr(struct ib_umem *umem)
 {
-	struct ib_umem_dma_iter it;
-	dma_addr_t addr;
-	u64 len;
+	const struct phyr *phyr;
+	struct phyr_range r;
+	u64 first;
 
-	/* the first raw segment starts at the page holding the first byte */
-	ib_umem_dma_iter_start(&it, umem);
-	if (!ib_umem_dma_raw_next(&it, &addr, &len))
+	phyr = ib_umem_phyr(umem, &first);
+	if (!phyr)
 		return 0;
-	return addr + ib_umem_offset(umem);
+	if (umem->dma_mapped && phyr_dma_is_iova(&umem->dma))
+		return umem->dma.state.addr + first;
+	if (phyr_find(phyr, first, NULL, &r))
+		return 0;
+	if (umem->dma_mapped)
+		return phyr_dma_addr(&umem->dma, &r) + (first - r.offset);
+	return (uintptr_t)phys_to_virt(r.phys + (first - r.offset));
 }
 EXPORT_SYMBOL(ib_umem_start_dma_addr);
 

@@ -8,6 +8,14 @@
  * into one MR cost O(1) per look-up.  Copies move whole physically
  * contiguous runs at once.
  *
+ * A dma-buf MR reads the exporter's list the same way, as a window into
+ * the whole buffer, but only between ib_umem_dmabuf_cpu_begin() and
+ * ib_umem_dmabuf_cpu_end(): rxe attaches without a device, and the list is
+ * valid only until the exporter invalidates it.  Invalidation waits for
+ * accesses in flight and drops the MR's look-up hint; the next access maps
+ * the buffer again if the exporter allows it, or fails, which completes
+ * the work request in error.
+ *
  * A fast-registration MR (ib_map_mr_sg()) keeps one physical address per
  * MR page (ibmr.page_size), allocated when the MR is, because mapping may
  * happen where allocation cannot.
@@ -15,6 +23,8 @@
  * rxe is 64-bit only: all the memory it reaches is in the direct map.
  */
 
+#include <linux/dma-buf.h>
+#include <linux/dma-resv.h>
 #include <linux/ioport.h>
 #include <linux/libnvdimm.h>
 #include <linux/slab.h>
@@ -55,6 +65,60 @@ static void rxe_mr_hint_store(struct rxe_mr *mr, const struct phyr_iter *seen,
 	spin_unlock_bh(&mr->hint_lock);
 }
 
+static void rxe_mr_hint_init(struct rxe_mr *mr)
+{
+	spin_lock_init(&mr->hint_lock);
+	seqcount_spinlock_init(&mr->hint_seq, &mr->hint_lock);
+	memset(&mr->hint, 0, sizeof(mr->hint));
+}
+
+/* The umem's list is gone: a hint into it must not be followed. */
+static void rxe_mr_hint_reset(struct rxe_mr *mr)
+{
+	spin_lock_bh(&mr->hint_lock);
+	write_seqcount_begin(&mr->hint_seq);
+	memset(&mr->hint, 0, sizeof(mr->hint));
+	write_seqcount_end(&mr->hint_seq);
+	spin_unlock_bh(&mr->hint_lock);
+}
+
+static struct ib_umem_dmabuf *rxe_mr_dmabuf(struct rxe_mr *mr)
+{
+	if (mr->ibmr.type != IB_MR_TYPE_USER || !mr->umem->is_dmabuf)
+		return NULL;
+	return to_ib_umem_dmabuf(mr->umem);
+}
+
+/**
+ * rxe_mr_access_begin - the MR's memory may be touched until the end call
+ * @mr: MR
+ *
+ * Only dma-buf MRs need it: it maps the buffer again after an
+ * invalidation, and may sleep doing so.
+ *
+ * Return: 0, or the error that keeps the memory out of reach.
+ */
+int rxe_mr_access_begin(struct rxe_mr *mr)
+{
+	struct ib_umem_dmabuf *umem_dmabuf = rxe_mr_dmabuf(mr);
+	int err;
+
+	if (!umem_dmabuf)
+		return 0;
+	err = ib_umem_dmabuf_cpu_begin(umem_dmabuf);
+	if (err)
+		rxe_dbg_mr(mr, "dma-buf out of reach, err = %d\n", err);
+	return err;
+}
+
+void rxe_mr_access_end(struct rxe_mr *mr)
+{
+	struct ib_umem_dmabuf *umem_dmabuf = rxe_mr_dmabuf(mr);
+
+	if (umem_dmabuf)
+		ib_umem_dmabuf_cpu_end(umem_dmabuf);
+}
+
 /*
  * Physical address of @iova in @mr and the number of bytes physically
  * contiguous from there within the MR.  @hint: look-up state of a user MR.
@@ -63,10 +127,13 @@ static int rxe_mr_phys(struct rxe_mr *mr, u64 iova, struct phyr_iter *hint,
 		       phys_addr_t *phys, u64 *avail)
 {
 	if (mr->ibmr.type == IB_MR_TYPE_USER) {
-		u64 off = iova - mr->ibmr.iova + ib_umem_offset(mr->umem);
+		const struct phyr *phyr;
 		struct phyr_range r;
+		u64 first, off;
 
-		if (phyr_find(&mr->umem->phyr, off, hint, &r))
+		phyr = ib_umem_phyr(mr->umem, &first);
+		off = iova - mr->ibmr.iova + first;
+		if (!phyr || phyr_find(phyr, off, hint, &r))
 			return -EFAULT;
 		*phys = r.phys + (off - r.offset);
 		*avail = r.offset + r.len - off;
@@ -95,9 +162,7 @@ int rxe_mr_map_user(struct rxe_mr *mr)
 	struct phyr_iter it;
 	struct phyr_range r;
 
-	spin_lock_init(&mr->hint_lock);
-	seqcount_spinlock_init(&mr->hint_seq, &mr->hint_lock);
-	memset(&mr->hint, 0, sizeof(mr->hint));
+	rxe_mr_hint_init(mr);
 
 	if (!(mr->access & IB_ACCESS_FLUSH_PERSISTENT))
 		return 0;
@@ -107,6 +172,80 @@ int rxe_mr_map_user(struct rxe_mr *mr)
 			return -EINVAL;
 		}
 	}
+	return 0;
+}
+
+/*
+ * The exporter moves or revokes the buffer: once the umem has dropped its
+ * list no access is in flight, and none starts before this returns (it
+ * would need the reservation lock, which the exporter holds).
+ */
+static void rxe_mr_dmabuf_invalidate(struct dma_buf_attachment *attach)
+{
+	struct ib_umem_dmabuf *umem_dmabuf = attach->importer_priv;
+
+	ib_umem_dmabuf_unmap_pages(umem_dmabuf);
+	if (umem_dmabuf->private)
+		rxe_mr_hint_reset(umem_dmabuf->private);
+}
+
+static const struct dma_buf_attach_ops rxe_mr_dmabuf_attach_ops = {
+	.allow_phyr = true,
+	.invalidate_mappings = rxe_mr_dmabuf_invalidate,
+};
+
+/**
+ * rxe_mr_init_dmabuf - a user MR on [offset, offset + length) of a dma-buf
+ * @rxe: device
+ * @offset: first byte in the buffer
+ * @length: bytes
+ * @iova: the MR's address of its first byte
+ * @fd: the dma-buf
+ * @access: IB_ACCESS_* flags
+ * @mr: MR
+ *
+ * rxe attaches without a device and maps the buffer at once, so that a
+ * buffer rxe cannot reach fails the registration; an exporter that moves
+ * the buffer later has it mapped again on the next access.
+ *
+ * Return: 0 or an error from ib_umem_dmabuf_get() or
+ * ib_umem_dmabuf_map_pages(): -EOPNOTSUPP for memory rxe cannot reach
+ * through the direct map, or from an exporter that cannot describe it.
+ */
+int rxe_mr_init_dmabuf(struct rxe_dev *rxe, u64 offset, u64 length, u64 iova,
+		       int fd, int access, struct rxe_mr *mr)
+{
+	struct ib_umem_dmabuf *umem_dmabuf;
+	struct dma_resv *resv;
+	int err;
+
+	rxe_mr_init(access, mr);
+	rxe_mr_hint_init(mr);
+
+	umem_dmabuf = ib_umem_dmabuf_get(&rxe->ib_dev, offset, length, fd,
+					 access, &rxe_mr_dmabuf_attach_ops);
+	if (IS_ERR(umem_dmabuf)) {
+		rxe_dbg_mr(mr, "cannot attach to dma-buf %d, err = %ld\n", fd,
+			   PTR_ERR(umem_dmabuf));
+		return PTR_ERR(umem_dmabuf);
+	}
+
+	resv = umem_dmabuf->attach->dmabuf->resv;
+	dma_resv_lock(resv, NULL);
+	umem_dmabuf->private = mr;
+	err = ib_umem_dmabuf_map_pages(umem_dmabuf);
+	dma_resv_unlock(resv);
+	if (err) {
+		rxe_dbg_mr(mr, "cannot map dma-buf %d, err = %d\n", fd, err);
+		ib_umem_release(&umem_dmabuf->umem);
+		return err;
+	}
+
+	mr->umem = &umem_dmabuf->umem;
+	mr->ibmr.iova = iova;
+	mr->ibmr.length = length;
+	mr->ibmr.type = IB_MR_TYPE_USER;
+	mr->state = RXE_MR_STATE_VALID;
 	return 0;
 }
 
@@ -193,8 +332,11 @@ int rxe_mr_copy_mapped(struct rxe_mr *mr, u64 iova, void *addr,
 {
 	bool user = mr->ibmr.type == IB_MR_TYPE_USER;
 	struct phyr_iter hint = {}, seen;
-	int err = 0;
+	int err;
 
+	err = rxe_mr_access_begin(mr);
+	if (err)
+		return err;
 	if (user)
 		rxe_mr_hint_load(mr, &hint);
 	seen = hint;
@@ -219,6 +361,7 @@ int rxe_mr_copy_mapped(struct rxe_mr *mr, u64 iova, void *addr,
 	}
 	if (user)
 		rxe_mr_hint_store(mr, &seen, &hint);
+	rxe_mr_access_end(mr);
 	return err;
 }
 
@@ -233,27 +376,32 @@ int rxe_mr_copy_mapped(struct rxe_mr *mr, u64 iova, void *addr,
 int rxe_mr_flush_mapped(struct rxe_mr *mr, u64 iova, unsigned int length)
 {
 	struct phyr_iter hint = {};
+	int err;
 
+	err = rxe_mr_access_begin(mr);
+	if (err)
+		return err;
 	while (length) {
 		phys_addr_t phys;
 		unsigned int n;
 		u64 avail;
-		int err;
 
 		err = rxe_mr_phys(mr, iova, &hint, &phys, &avail);
 		if (err)
-			return err;
+			break;
 		n = min_t(u64, length, avail);
 		arch_wb_cache_pmem(phys_to_virt(phys), n);
 		iova += n;
 		length -= n;
 	}
-	return 0;
+	rxe_mr_access_end(mr);
+	return err;
 }
 
 /**
  * rxe_mr_map_page - the page and offset of one MR byte, for atomics
- * @mr: MR, range already checked
+ * @mr: MR, range already checked, between rxe_mr_access_begin() and
+ *      rxe_mr_access_end()
  * @iova: the byte
  * @page: its page
  * @offset: its offset in @page

@@ -1,0 +1,591 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phyr_test_exporter: a dma-buf exporter for the tests.
+ *
+ * Buffers are single pages allocated one by one (so physically scattered),
+ * described to phyr importers as a fresh list per mapping, and to sg_table
+ * importers as a table per mapping.  On command a buffer moves (its
+ * contents are copied to new pages, importers are told to drop their
+ * mappings and the old pages are freed once the last mapping is gone),
+ * is revoked (mappings refused, importers told, pages freed) or restored
+ * (new zeroed pages).  An importer that touches a buffer after it was told
+ * to let go touches freed pages: KASAN reports it.
+ *
+ * Dynamic buffers (PTE_DYNAMIC) have pin/unpin: a pinned buffer does not
+ * move.  Static ones can only be revoked, like VFIO's.
+ */
+#include <linux/dma-buf.h>
+#include <linux/dma-resv.h>
+#include <linux/file.h>
+#include <linux/highmem.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/phyr.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "phyr_test_exporter.h"
+
+MODULE_IMPORT_NS("DMA_BUF");
+
+static atomic64_t pte_live_buffers = ATOMIC64_INIT(0);
+static atomic64_t pte_live_pages = ATOMIC64_INIT(0);
+
+/* The pages of a buffer at one time; mappings keep them alive. */
+struct pte_backing {
+	struct kref kref;
+	unsigned long nr;
+	struct page **pages;
+};
+
+struct pte_buf {
+	struct dma_buf *dmabuf;
+	/* protected by the reservation lock */
+	struct pte_backing *backing;
+	u32 flags;
+	bool revoked;
+	u64 pins;
+	u64 maps;
+	u64 moves;
+};
+
+struct pte_phyr_map {
+	struct phyr phyr;
+	struct pte_backing *backing;
+};
+
+struct pte_sgt_map {
+	struct sg_table sgt;
+	struct pte_backing *backing;
+};
+
+static void pte_backing_free(struct pte_backing *b)
+{
+	unsigned long i;
+
+	for (i = 0; i < b->nr; i++)
+		if (b->pages[i])
+			__free_page(b->pages[i]);
+	atomic64_sub(b->nr, &pte_live_pages);
+	kvfree(b->pages);
+	kfree(b);
+}
+
+static void pte_backing_release(struct kref *kref)
+{
+	pte_backing_free(container_of(kref, struct pte_backing, kref));
+}
+
+static void pte_backing_put(struct pte_backing *b)
+{
+	if (b)
+		kref_put(&b->kref, pte_backing_release);
+}
+
+static struct pte_backing *pte_backing_alloc(unsigned long nr)
+{
+	struct pte_backing *b;
+	unsigned long i;
+
+	b = kzalloc_obj(*b);
+	if (!b)
+		return NULL;
+	kref_init(&b->kref);
+	b->pages = kvcalloc(nr, sizeof(*b->pages), GFP_KERNEL);
+	if (!b->pages) {
+		kfree(b);
+		return NULL;
+	}
+	b->nr = nr;
+	atomic64_add(nr, &pte_live_pages);
+	for (i = 0; i < nr; i++) {
+		b->pages[i] = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		if (!b->pages[i]) {
+			pte_backing_free(b);
+			return NULL;
+		}
+		cond_resched();
+	}
+	return b;
+}
+
+static const struct phyr_meta pte_meta_private_ic = {
+	.flags = PHYR_META_PRIVATE_INTERCONNECT,
+};
+
+static const struct phyr_meta pte_meta_wc = {
+	.cache = PHYR_CACHE_WC,
+};
+
+static int pte_check_map(struct pte_buf *buf, enum dma_data_direction dir)
+{
+	dma_resv_assert_held(buf->dmabuf->resv);
+	if (buf->revoked || !buf->backing)
+		return -ENODEV;
+	if ((buf->flags & PTE_READONLY) && dir != DMA_TO_DEVICE)
+		return -EACCES;
+	return 0;
+}
+
+static const struct phyr *pte_map_phyr(struct dma_buf_attachment *attach,
+				       enum dma_data_direction dir)
+{
+	struct pte_buf *buf = attach->dmabuf->priv;
+	const struct phyr_meta *meta = &phyr_meta_cpu;
+	struct pte_phyr_map *m;
+	unsigned long i;
+	int ret;
+
+	ret = pte_check_map(buf, dir);
+	if (ret)
+		return ERR_PTR(ret);
+	if (buf->flags & PTE_PRIVATE_IC)
+		meta = &pte_meta_private_ic;
+	else if (buf->flags & PTE_WC)
+		meta = &pte_meta_wc;
+
+	m = kzalloc_obj(*m);
+	if (!m)
+		return ERR_PTR(-ENOMEM);
+	phyr_init(&m->phyr);
+	for (i = 0; i < buf->backing->nr; i++) {
+		ret = phyr_append_page(&m->phyr, buf->backing->pages[i], meta,
+				       GFP_KERNEL);
+		if (ret) {
+			phyr_free(&m->phyr);
+			kfree(m);
+			return ERR_PTR(ret);
+		}
+	}
+	kref_get(&buf->backing->kref);
+	m->backing = buf->backing;
+	buf->maps++;
+	return &m->phyr;
+}
+
+static void pte_unmap_phyr(struct dma_buf_attachment *attach,
+			   const struct phyr *phyr,
+			   enum dma_data_direction dir)
+{
+	struct pte_buf *buf = attach->dmabuf->priv;
+	struct pte_phyr_map *m = container_of(phyr, struct pte_phyr_map,
+					      phyr);
+
+	dma_resv_assert_held(buf->dmabuf->resv);
+	phyr_free(&m->phyr);
+	pte_backing_put(m->backing);
+	kfree(m);
+	buf->maps--;
+}
+
+static struct sg_table *pte_map_dma_buf(struct dma_buf_attachment *attach,
+					enum dma_data_direction dir)
+{
+	struct pte_buf *buf = attach->dmabuf->priv;
+	struct pte_sgt_map *m;
+	int ret;
+
+	ret = pte_check_map(buf, dir);
+	if (ret)
+		return ERR_PTR(ret);
+	m = kzalloc_obj(*m);
+	if (!m)
+		return ERR_PTR(-ENOMEM);
+	ret = sg_alloc_table_from_pages(&m->sgt, buf->backing->pages,
+					buf->backing->nr, 0,
+					buf->backing->nr << PAGE_SHIFT,
+					GFP_KERNEL);
+	if (ret)
+		goto err_free;
+	ret = dma_map_sgtable(attach->dev, &m->sgt, dir, 0);
+	if (ret)
+		goto err_table;
+	kref_get(&buf->backing->kref);
+	m->backing = buf->backing;
+	buf->maps++;
+	return &m->sgt;
+
+err_table:
+	sg_free_table(&m->sgt);
+err_free:
+	kfree(m);
+	return ERR_PTR(ret);
+}
+
+static void pte_unmap_dma_buf(struct dma_buf_attachment *attach,
+			      struct sg_table *sgt,
+			      enum dma_data_direction dir)
+{
+	struct pte_buf *buf = attach->dmabuf->priv;
+	struct pte_sgt_map *m = container_of(sgt, struct pte_sgt_map, sgt);
+
+	dma_resv_assert_held(buf->dmabuf->resv);
+	dma_unmap_sgtable(attach->dev, sgt, dir, 0);
+	sg_free_table(sgt);
+	pte_backing_put(m->backing);
+	kfree(m);
+	buf->maps--;
+}
+
+static int pte_pin(struct dma_buf_attachment *attach)
+{
+	struct pte_buf *buf = attach->dmabuf->priv;
+
+	dma_resv_assert_held(buf->dmabuf->resv);
+	buf->pins++;
+	return 0;
+}
+
+static void pte_unpin(struct dma_buf_attachment *attach)
+{
+	struct pte_buf *buf = attach->dmabuf->priv;
+
+	dma_resv_assert_held(buf->dmabuf->resv);
+	buf->pins--;
+}
+
+static void pte_release(struct dma_buf *dmabuf)
+{
+	struct pte_buf *buf = dmabuf->priv;
+
+	WARN_ON(buf->maps || buf->pins);
+	pte_backing_put(buf->backing);
+	kfree(buf);
+	atomic64_dec(&pte_live_buffers);
+}
+
+/* Four exporters: static or dynamic, with or without phyr support. */
+#define PTE_OPS(name, phyr_map, phyr_unmap, pin_op, unpin_op)	\
+static const struct dma_buf_ops name = {			\
+	.map_dma_buf = pte_map_dma_buf,				\
+	.unmap_dma_buf = pte_unmap_dma_buf,			\
+	.map_phyr = phyr_map,					\
+	.unmap_phyr = phyr_unmap,				\
+	.pin = pin_op,						\
+	.unpin = unpin_op,					\
+	.release = pte_release,					\
+}
+
+PTE_OPS(pte_static_ops, pte_map_phyr, pte_unmap_phyr, NULL, NULL);
+PTE_OPS(pte_dynamic_ops, pte_map_phyr, pte_unmap_phyr, pte_pin, pte_unpin);
+PTE_OPS(pte_static_sgt_ops, NULL, NULL, NULL, NULL);
+PTE_OPS(pte_dynamic_sgt_ops, NULL, NULL, pte_pin, pte_unpin);
+
+static bool pte_is_ours(struct dma_buf *dmabuf)
+{
+	return dmabuf->ops == &pte_static_ops ||
+	       dmabuf->ops == &pte_dynamic_ops ||
+	       dmabuf->ops == &pte_static_sgt_ops ||
+	       dmabuf->ops == &pte_dynamic_sgt_ops;
+}
+
+static long pte_create(struct pte_create __user *uarg)
+{
+	DEFINE_DMA_BUF_EXPORT_INFO(exp_info);
+	struct pte_create arg;
+	struct pte_buf *buf;
+	int fd;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (!arg.size || !PAGE_ALIGNED(arg.size) || arg.size > PTE_MAX_SIZE ||
+	    (arg.flags & ~PTE_FLAGS))
+		return -EINVAL;
+
+	buf = kzalloc_obj(*buf);
+	if (!buf)
+		return -ENOMEM;
+	buf->flags = arg.flags;
+	buf->backing = pte_backing_alloc(arg.size >> PAGE_SHIFT);
+	if (!buf->backing) {
+		kfree(buf);
+		return -ENOMEM;
+	}
+
+	if (arg.flags & PTE_SGT_ONLY)
+		exp_info.ops = arg.flags & PTE_DYNAMIC ? &pte_dynamic_sgt_ops :
+							 &pte_static_sgt_ops;
+	else
+		exp_info.ops = arg.flags & PTE_DYNAMIC ? &pte_dynamic_ops :
+							 &pte_static_ops;
+	exp_info.size = arg.size;
+	exp_info.flags = O_RDWR | O_CLOEXEC;
+	exp_info.priv = buf;
+	buf->dmabuf = dma_buf_export(&exp_info);
+	if (IS_ERR(buf->dmabuf)) {
+		long ret = PTR_ERR(buf->dmabuf);
+
+		pte_backing_put(buf->backing);
+		kfree(buf);
+		return ret;
+	}
+	atomic64_inc(&pte_live_buffers);
+
+	fd = dma_buf_fd(buf->dmabuf, O_CLOEXEC);
+	if (fd < 0) {
+		dma_buf_put(buf->dmabuf);
+		return fd;
+	}
+	arg.fd = fd;
+	if (copy_to_user(uarg, &arg, sizeof(arg)))
+		return -EFAULT;	/* the fd stays: the caller can close it */
+	return 0;
+}
+
+static struct dma_buf *pte_get(int fd)
+{
+	struct dma_buf *dmabuf = dma_buf_get(fd);
+
+	if (IS_ERR(dmabuf))
+		return dmabuf;
+	if (!pte_is_ours(dmabuf)) {
+		dma_buf_put(dmabuf);
+		return ERR_PTR(-EINVAL);
+	}
+	return dmabuf;
+}
+
+/*
+ * Tell the importers to drop their mappings; how many are left right after
+ * says whether they did.  The old pages go when the last mapping does.
+ * Called with the reservation lock held: an importer that maps again
+ * waits for it, and then gets the new pages.
+ */
+static u64 pte_invalidate(struct pte_buf *buf, struct pte_backing *old)
+{
+	dma_buf_invalidate_mappings(buf->dmabuf);
+	dma_resv_wait_timeout(buf->dmabuf->resv, DMA_RESV_USAGE_BOOKKEEP,
+			      false, MAX_SCHEDULE_TIMEOUT);
+	return old ? kref_read(&old->kref) - 1 : 0;
+}
+
+static long pte_op(unsigned int cmd, struct pte_op __user *uarg)
+{
+	struct pte_backing *old = NULL, *new = NULL;
+	struct dma_buf *dmabuf;
+	struct pte_buf *buf;
+	struct pte_op arg;
+	long ret = 0;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	dmabuf = pte_get(arg.fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	buf = dmabuf->priv;
+
+	if (cmd != PTE_IOC_REVOKE) {
+		new = pte_backing_alloc(dmabuf->size >> PAGE_SHIFT);
+		if (!new) {
+			ret = -ENOMEM;
+			goto out_put;
+		}
+	}
+
+	dma_resv_lock(dmabuf->resv, NULL);
+	switch (cmd) {
+	case PTE_IOC_MOVE:
+		if (!(buf->flags & PTE_DYNAMIC) || buf->pins) {
+			ret = -EBUSY;
+			break;
+		}
+		if (buf->revoked) {
+			ret = -ENODEV;
+			break;
+		}
+		/*
+		 * Importers first stop using the old pages, then their
+		 * contents move: copying before the invalidation would lose
+		 * whatever an importer wrote in between.
+		 */
+		old = buf->backing;
+		arg.maps_left = pte_invalidate(buf, old);
+		for (unsigned long i = 0; i < old->nr; i++)
+			copy_highpage(new->pages[i], old->pages[i]);
+		buf->backing = new;
+		new = NULL;
+		buf->moves++;
+		break;
+	case PTE_IOC_REVOKE:
+		if (buf->revoked) {
+			ret = -EALREADY;
+			break;
+		}
+		buf->revoked = true;
+		old = buf->backing;
+		buf->backing = NULL;
+		arg.maps_left = pte_invalidate(buf, old);
+		break;
+	case PTE_IOC_RESTORE:
+		if (!buf->revoked) {
+			ret = -EINVAL;
+			break;
+		}
+		buf->backing = new;
+		new = NULL;
+		buf->revoked = false;
+		break;
+	}
+	dma_resv_unlock(dmabuf->resv);
+
+	pte_backing_put(old);
+	if (new)
+		pte_backing_free(new);
+	if (!ret && copy_to_user(uarg, &arg, sizeof(arg)))
+		ret = -EFAULT;
+out_put:
+	dma_buf_put(dmabuf);
+	return ret;
+}
+
+static long pte_status(struct pte_status __user *uarg)
+{
+	struct dma_buf_attachment *attach;
+	struct pte_status arg;
+	struct dma_buf *dmabuf;
+	struct pte_buf *buf;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	memset(&arg.attachments, 0,
+	       sizeof(arg) - offsetof(struct pte_status, attachments));
+	if (arg.fd >= 0) {
+		dmabuf = pte_get(arg.fd);
+		if (IS_ERR(dmabuf))
+			return PTR_ERR(dmabuf);
+		buf = dmabuf->priv;
+		dma_resv_lock(dmabuf->resv, NULL);
+		list_for_each_entry(attach, &dmabuf->attachments, node)
+			arg.attachments++;
+		arg.maps = buf->maps;
+		arg.pins = buf->pins;
+		arg.moves = buf->moves;
+		dma_resv_unlock(dmabuf->resv);
+		dma_buf_put(dmabuf);
+	}
+	arg.live_buffers = atomic64_read(&pte_live_buffers);
+	arg.live_pages = atomic64_read(&pte_live_pages);
+	return copy_to_user(uarg, &arg, sizeof(arg)) ? -EFAULT : 0;
+}
+
+/* Copy between @kbuf and [pos, pos + n) of the current pages. */
+static void pte_copy_pages(struct pte_buf *buf, u64 pos, void *kbuf, size_t n,
+			   bool write)
+{
+	while (n) {
+		struct page *page = buf->backing->pages[pos >> PAGE_SHIFT];
+		size_t off = offset_in_page(pos);
+		size_t c = min_t(size_t, PAGE_SIZE - off, n);
+
+		if (write)
+			memcpy_to_page(page, off, kbuf, c);
+		else
+			memcpy_from_page(kbuf, page, off, c);
+		kbuf += c;
+		pos += c;
+		n -= c;
+	}
+}
+
+/*
+ * User memory is never touched under the reservation lock (mmap_lock nests
+ * outside it): data goes through a bounce buffer, a chunk at a time.
+ */
+static long pte_rw(struct pte_rw __user *uarg)
+{
+	const size_t chunk = 256 * 1024;
+	struct dma_buf *dmabuf;
+	struct pte_buf *buf;
+	struct pte_rw arg;
+	void *bounce;
+	u64 end, pos;
+	long ret = 0;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	dmabuf = pte_get(arg.fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	if (check_add_overflow(arg.offset, arg.len, &end) ||
+	    end > dmabuf->size) {
+		ret = -EINVAL;
+		goto out_put;
+	}
+	bounce = kvmalloc(min_t(u64, arg.len, chunk) ?: 1, GFP_KERNEL);
+	if (!bounce) {
+		ret = -ENOMEM;
+		goto out_put;
+	}
+	buf = dmabuf->priv;
+	for (pos = arg.offset; pos < end && !ret;) {
+		size_t n = min_t(u64, chunk, end - pos);
+		void __user *u = u64_to_user_ptr(arg.addr + (pos - arg.offset));
+
+		if (arg.write && copy_from_user(bounce, u, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		ret = dma_resv_lock_interruptible(dmabuf->resv, NULL);
+		if (ret)
+			break;
+		if (buf->backing)
+			pte_copy_pages(buf, pos, bounce, n, arg.write);
+		else
+			ret = -ENODEV;
+		dma_resv_unlock(dmabuf->resv);
+		if (!ret && !arg.write && copy_to_user(u, bounce, n))
+			ret = -EFAULT;
+		pos += n;
+	}
+	kvfree(bounce);
+out_put:
+	dma_buf_put(dmabuf);
+	return ret;
+}
+
+static long pte_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case PTE_IOC_CREATE:
+		return pte_create(uarg);
+	case PTE_IOC_MOVE:
+	case PTE_IOC_REVOKE:
+	case PTE_IOC_RESTORE:
+		return pte_op(cmd, uarg);
+	case PTE_IOC_STATUS:
+		return pte_status(uarg);
+	case PTE_IOC_RW:
+		return pte_rw(uarg);
+	}
+	return -ENOTTY;
+}
+
+static const struct file_operations pte_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = pte_ioctl,
+};
+
+static struct miscdevice pte_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "phyr_test_exporter",
+	.fops = &pte_fops,
+};
+
+static int __init pte_init(void)
+{
+	return misc_register(&pte_misc);
+}
+
+static void __exit pte_exit(void)
+{
+	misc_deregister(&pte_misc);
+}
+
+module_init(pte_init);
+module_exit(pte_exit);
+
+MODULE_DESCRIPTION("dma-buf exporter that moves and revokes on command, for tests");
+MODULE_LICENSE("GPL");
