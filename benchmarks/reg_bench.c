@@ -6,13 +6,20 @@
  * Runs in a guest of whichever kernel is being measured; prints one JSON
  * object per measurement, prefixed "PHYRLAB-BENCH ".
  *
+ * Kinds named "udmabuf-<memfd kind>" register the same memfd memory as a
+ * dma-buf (udmabuf) with ibv_reg_dmabuf_mr(); what creating the udmabuf
+ * itself costs is reported apart, as exporter_bytes.
+ *
  *   reg_bench [-d dev] [-r reps] [-m max_bytes] [-k kind]...
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/udmabuf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,15 +84,44 @@ static double now_ns(void)
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
-static int one(struct rt_dev *d, enum kind kind, size_t len, int reps)
+/* The memfd behind @r as a udmabuf; its kernel bytes in *bytes. */
+static int udmabuf_of(struct region *r, long long *bytes)
 {
-	size_t pages, runs;
-	struct region r;
-	int i;
+	struct udmabuf_create c = { .memfd = r->fd,
+				    .flags = UDMABUF_FLAGS_CLOEXEC,
+				    .size = r->len };
+	int dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC), fd;
+	long long b0;
 
+	if (dev < 0)
+		return rt_fail(errno, "open /dev/udmabuf");
+	if (fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK))
+		return rt_fail(errno, "F_SEAL_SHRINK");
+	b0 = allocinfo_bytes();
+	fd = ioctl(dev, UDMABUF_CREATE, &c);
+	*bytes = allocinfo_bytes() - b0;
+	close(dev);
+	if (fd < 0)
+		return rt_fail(errno, "UDMABUF_CREATE of %zu bytes", r->len);
+	return fd;
+}
+
+/* Measure @kind; @dmabuf: the same memory through a udmabuf. */
+static int one(struct rt_dev *d, enum kind kind, int dmabuf, size_t len,
+	       int reps)
+{
+	long long exporter_bytes = 0;
+	size_t pages, runs;
+	char name[64];
+	struct region r;
+	int i, fd = -1;
+
+	snprintf(name, sizeof(name), "%s%s", dmabuf ? "udmabuf-" : "",
+		 kind_name[kind] + (dmabuf ? strlen("memfd-") : 0));
 	if (region_map(&r, kind, len))
 		return -1;
-	if (pfn_runs(r.base, len, &pages, &runs)) {
+	if (pfn_runs(r.base, len, &pages, &runs) ||
+	    (dmabuf && (fd = udmabuf_of(&r, &exporter_bytes)) < 0)) {
 		region_unmap(&r);
 		return -1;
 	}
@@ -97,15 +133,24 @@ static int one(struct rt_dev *d, enum kind kind, size_t len, int reps)
 		b0 = allocinfo_bytes();
 		m0 = memfree_bytes();
 		t0 = now_ns();
-		mr = ibv_reg_mr(d->pd, r.base, len, ACCESS_ALL);
+		/* perftest's choice for dma-buf MRs: iova = the CPU address */
+		mr = dmabuf ? ibv_reg_dmabuf_mr(d->pd, 0, len,
+						(uintptr_t)r.base, fd,
+						ACCESS_ALL) :
+			      ibv_reg_mr(d->pd, r.base, len, ACCESS_ALL);
 		t1 = now_ns();
 		if (!mr) {
 			int err = errno;
 
-			/* a result too: stock rxe cannot map 4 GiB, say */
+			/*
+			 * a result too: stock rxe cannot map 4 GiB, nor
+			 * register dma-buf memory at all
+			 */
 			printf("PHYRLAB-BENCH {\"what\":\"reg-failed\","
 			       "\"kind\":\"%s\",\"bytes\":%zu,\"errno\":%d}\n",
-			       kind_name[kind], len, err);
+			       name, len, err);
+			if (fd >= 0)
+				close(fd);
 			region_unmap(&r);
 			return 0;
 		}
@@ -120,10 +165,13 @@ static int one(struct rt_dev *d, enum kind kind, size_t len, int reps)
 		printf("PHYRLAB-BENCH {\"what\":\"reg\",\"kind\":\"%s\","
 		       "\"bytes\":%zu,\"rep\":%d,\"pages\":%zu,\"runs\":%zu,"
 		       "\"kernel_bytes\":%lld,\"memfree_delta\":%lld,"
-		       "\"reg_ns\":%.0f,\"dereg_ns\":%.0f}\n",
-		       kind_name[kind], len, i, pages, runs, b1 - b0, m0 - m1,
-		       t1 - t0, t3 - t2);
+		       "\"reg_ns\":%.0f,\"dereg_ns\":%.0f,"
+		       "\"exporter_bytes\":%lld}\n",
+		       name, len, i, pages, runs, b1 - b0, m0 - m1, t1 - t0,
+		       t3 - t2, exporter_bytes);
 	}
+	if (fd >= 0)
+		close(fd);
 	region_unmap(&r);
 	return 0;
 }
@@ -156,6 +204,7 @@ int main(int argc, char **argv)
 	static const size_t sizes[] = { 4 * KiB, 64 * KiB, MiB, 16 * MiB,
 					256 * MiB, GiB, 4 * GiB };
 	size_t max = 4 * GiB, i;
+	/* kinds to measure: 1 plain, 2 through a udmabuf (memfd kinds) */
 	int kinds[NR_KINDS] = { 0 }, any = 0, reps = 5, opt, k;
 	const char *devname = NULL;
 	struct rt_dev d;
@@ -172,9 +221,17 @@ int main(int argc, char **argv)
 			max = strtoull(optarg, NULL, 0);
 			break;
 		case 'k':
-			for (k = 0; k < NR_KINDS; k++)
-				if (!strcmp(optarg, kind_name[k]))
-					kinds[k] = any = 1;
+			for (k = 0; k < NR_KINDS; k++) {
+				const char *n = kind_name[k];
+
+				if (!strcmp(optarg, n))
+					kinds[k] |= 1;
+				else if (!strncmp(n, "memfd-", 6) &&
+					 !strncmp(optarg, "udmabuf-", 8) &&
+					 !strcmp(optarg + 8, n + 6))
+					kinds[k] |= 2;
+				any |= kinds[k];
+			}
 			break;
 		default:
 			fprintf(stderr, "usage: reg_bench [-d dev] [-r reps] "
@@ -192,8 +249,13 @@ int main(int argc, char **argv)
 	write_file("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
 		   "always");
 	memcpy_ceiling();
+	if (!any)	/* the default corpus */
+		for (k = 0; k < NR_KINDS; k++)
+			kinds[k] = k == MEMFD_PRIVATE || k == MEMFD_SHMEM ? 0 :
+				   k == MEMFD_HUGETLB || k == MEMFD_SHMEM_HUGE ?
+				   3 : 1;
 	for (k = 0; k < NR_KINDS; k++) {
-		if (any ? !kinds[k] : k == MEMFD_PRIVATE || k == MEMFD_SHMEM)
+		if (!kinds[k])
 			continue;
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			size_t len = sizes[i];
@@ -215,7 +277,8 @@ int main(int argc, char **argv)
 					continue;
 				}
 			}
-			if (one(&d, k, len, reps))
+			if (((kinds[k] & 1) && one(&d, k, 0, len, reps)) ||
+			    ((kinds[k] & 2) && one(&d, k, 1, len, reps)))
 				return 1;
 			write_file("/proc/sys/vm/nr_hugepages", "0");
 		}

@@ -761,6 +761,27 @@ static int phyr_range_attrs(struct device *dev, const struct phyr_range *r,
 	return 0;
 }
 
+/**
+ * phyr_range_map_type - how a device reaches a range
+ * @dev: the device that would DMA to it
+ * @r: the range, from an iterator or a look-up
+ *
+ * Return: PCI_P2PDMA_MAP_NONE for CPU memory, the P2P map type for memory
+ * with a P2P provider (PCI_P2PDMA_MAP_NOT_SUPPORTED when @dev cannot reach
+ * it), PCI_P2PDMA_MAP_BUS_ADDR for addresses @dev already has.
+ */
+enum pci_p2pdma_map_type phyr_range_map_type(struct device *dev,
+					     const struct phyr_range *r)
+{
+	enum pci_p2pdma_map_type type;
+	unsigned long attrs = 0;
+
+	if (phyr_range_attrs(dev, r, &attrs, &type))
+		return PCI_P2PDMA_MAP_NOT_SUPPORTED;
+	return type;
+}
+EXPORT_SYMBOL_GPL(phyr_range_map_type);
+
 /*
  * One pass before anything is mapped: refuse what cannot be mapped at all,
  * and decide whether the whole list can be one IOVA range.  That needs every

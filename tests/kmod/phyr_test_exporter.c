@@ -13,13 +13,19 @@
  *
  * Dynamic buffers (PTE_DYNAMIC) have pin/unpin: a pinned buffer does not
  * move.  Static ones can only be revoked, like VFIO's.
+ *
+ * PTE_IOC_P2P_PROBE makes the module an importer with a device instead:
+ * it tells how a given PCI device would reach any dma-buf (VFIO's BAR
+ * buffers, say) through the phyr DMA mapping.
  */
 #include <linux/dma-buf.h>
+#include <linux/dma-direct.h>
 #include <linux/dma-resv.h>
 #include <linux/file.h>
 #include <linux/highmem.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/pci.h>
 #include <linux/phyr.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
@@ -544,6 +550,160 @@ out_put:
 	return ret;
 }
 
+/* The probe holds its mapping only under the reservation lock. */
+static void pte_probe_invalidate(struct dma_buf_attachment *attach)
+{
+}
+
+static const struct dma_buf_attach_ops pte_probe_ops = {
+	.allow_peer2peer = true,
+	.allow_phyr = true,
+	.invalidate_mappings = pte_probe_invalidate,
+};
+
+static u32 pte_map_type(enum pci_p2pdma_map_type t)
+{
+	switch (t) {
+	case PCI_P2PDMA_MAP_BUS_ADDR:
+		return PTE_MAP_BUS_ADDR;
+	case PCI_P2PDMA_MAP_THRU_HOST_BRIDGE:
+		return PTE_MAP_THRU_HOST_BRIDGE;
+	default:
+		return PTE_MAP_NOT_SUPPORTED;
+	}
+}
+
+/*
+ * A CPU page, the buffer's ranges with their meta, another CPU page:
+ * mapped for @dev, and what each kind of range became.
+ */
+static int pte_probe_mixed(struct device *dev, const struct phyr *buf,
+			   struct pte_p2p_probe *arg)
+{
+	struct page *pages[2] = {};
+	struct phyr_range r;
+	struct phyr_iter it;
+	struct phyr_dma dma;
+	struct phyr mixed;
+	int i, ret = 0;
+
+	phyr_init(&mixed);
+	for (i = 0; i < 2; i++) {
+		pages[i] = alloc_page(GFP_KERNEL);
+		if (!pages[i]) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	ret = phyr_append_page(&mixed, pages[0], &phyr_meta_cpu, GFP_KERNEL);
+	phyr_for_each_range(buf, &it, &r)
+		if (!ret)
+			ret = phyr_append(&mixed, r.phys, r.len, r.meta,
+					  GFP_KERNEL);
+	if (!ret)
+		ret = phyr_append_page(&mixed, pages[1], &phyr_meta_cpu,
+				       GFP_KERNEL);
+	if (ret)
+		goto out;
+
+	arg->map_err = phyr_dma_map(dev, &mixed, DMA_BIDIRECTIONAL, 0, &dma);
+	if (arg->map_err)
+		goto out;
+	arg->one_iova = phyr_dma_is_iova(&dma);
+	phyr_for_each_range(&mixed, &it, &r) {
+		dma_addr_t a = phyr_dma_addr(&dma, &r);
+
+		if (r.meta->provider) {
+			if (r.phys == arg->p2p_phys)
+				arg->p2p_dma = a;
+			continue;
+		}
+		arg->cpu_ranges++;
+		arg->cpu_direct += a == phys_to_dma(dev, r.phys);
+	}
+	phyr_dma_unmap(dev, &mixed, &dma);
+out:
+	phyr_free(&mixed);
+	for (i = 0; i < 2; i++)
+		if (pages[i])
+			__free_page(pages[i]);
+	return ret;
+}
+
+static long pte_p2p_probe(struct pte_p2p_probe __user *uarg)
+{
+	struct dma_buf_attachment *attach;
+	struct pte_p2p_probe arg;
+	struct dma_buf *dmabuf;
+	const struct phyr *phyr;
+	struct phyr_range r;
+	struct phyr_iter it;
+	struct pci_dev *pdev;
+	long ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	pdev = pci_get_domain_bus_and_slot(arg.client >> 16,
+					   (arg.client >> 8) & 0xff,
+					   arg.client & 0xff);
+	if (!pdev)
+		return -ENODEV;
+	/*
+	 * A device no driver has (the lab's pci-testdev) keeps the 32-bit
+	 * default mask, which would bounce host pages through swiotlb: give
+	 * it the mask a driver would.
+	 */
+	if (!pdev->dev.driver) {
+		ret = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+		if (ret)
+			goto out_dev;
+	}
+	dmabuf = dma_buf_get(arg.fd);
+	if (IS_ERR(dmabuf)) {
+		ret = PTR_ERR(dmabuf);
+		goto out_dev;
+	}
+	attach = dma_buf_dynamic_attach(dmabuf, &pdev->dev, &pte_probe_ops,
+					NULL);
+	if (IS_ERR(attach)) {
+		ret = PTR_ERR(attach);
+		goto out_put;
+	}
+
+	dma_resv_lock(dmabuf->resv, NULL);
+	phyr = dma_buf_map_attachment_phyr(attach, DMA_BIDIRECTIONAL);
+	ret = PTR_ERR_OR_ZERO(phyr);
+	if (ret)
+		goto out_unlock;
+	arg.map_type = 0;
+	arg.nr_ranges = phyr_nr_ranges(phyr);
+	arg.p2p_ranges = 0;
+	phyr_for_each_range(phyr, &it, &r) {
+		if (!r.meta->provider || arg.p2p_ranges++)
+			continue;
+		arg.map_type = pte_map_type(phyr_range_map_type(&pdev->dev,
+								&r));
+		arg.cache = r.meta->cache;
+		arg.p2p_phys = r.phys;
+		arg.p2p_bus = r.phys + r.meta->provider->bus_offset;
+	}
+	arg.p2p_dma = 0;
+	arg.cpu_ranges = 0;
+	arg.cpu_direct = 0;
+	ret = pte_probe_mixed(&pdev->dev, phyr, &arg);
+	dma_buf_unmap_attachment_phyr(attach, phyr, DMA_BIDIRECTIONAL);
+out_unlock:
+	dma_resv_unlock(dmabuf->resv);
+	dma_buf_detach(dmabuf, attach);
+out_put:
+	dma_buf_put(dmabuf);
+out_dev:
+	pci_dev_put(pdev);
+	if (!ret && copy_to_user(uarg, &arg, sizeof(arg)))
+		ret = -EFAULT;
+	return ret;
+}
+
 static long pte_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -559,6 +719,8 @@ static long pte_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return pte_status(uarg);
 	case PTE_IOC_RW:
 		return pte_rw(uarg);
+	case PTE_IOC_P2P_PROBE:
+		return pte_p2p_probe(uarg);
 	}
 	return -ENOTTY;
 }
@@ -587,5 +749,5 @@ static void __exit pte_exit(void)
 module_init(pte_init);
 module_exit(pte_exit);
 
-MODULE_DESCRIPTION("dma-buf exporter that moves and revokes on command, for tests");
+MODULE_DESCRIPTION("Tests' dma-buf exporter and P2P probe");
 MODULE_LICENSE("GPL");

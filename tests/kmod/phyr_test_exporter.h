@@ -62,6 +62,32 @@ struct pte_rw {
 	__u64 addr;	/* user memory */
 };
 
+/* How an importer's device reaches a P2P range (pci_p2pdma_map_type) */
+#define PTE_MAP_NOT_SUPPORTED	1
+#define PTE_MAP_BUS_ADDR	2
+#define PTE_MAP_THRU_HOST_BRIDGE 3
+
+/*
+ * The module as an importer with a device: attach to any dma-buf for a PCI
+ * device, take its physical range list, and map a mixed list (a CPU page,
+ * the buffer's ranges, a CPU page) for that device with phyr_dma_map().
+ */
+struct pte_p2p_probe {
+	__s32 fd;		/* in: a dma-buf */
+	__u32 client;		/* in: PCI device: domain << 16 | bus << 8 | devfn */
+	__s32 map_err;		/* out: phyr_dma_map() of the mixed list */
+	__u32 map_type;		/* out: PTE_MAP_* of the first P2P range */
+	__u32 nr_ranges;	/* out: ranges of the buffer's list */
+	__u32 p2p_ranges;	/* out: of them with a P2P provider */
+	__u32 cache;		/* out: cache meta of the first P2P range */
+	__u32 one_iova;		/* out: the mixed list got one IOVA range */
+	__u64 p2p_phys;		/* out: CPU address of the first P2P range */
+	__u64 p2p_bus;		/* out: its PCI bus address */
+	__u64 p2p_dma;		/* out: its DMA address for the client */
+	__u32 cpu_ranges;	/* out: CPU ranges of the mixed list */
+	__u32 cpu_direct;	/* out: of them mapped at phys_to_dma() */
+};
+
 #define PTE_IOC_MAGIC	'p'
 #define PTE_IOC_CREATE	_IOWR(PTE_IOC_MAGIC, 1, struct pte_create)
 /* copy the buffer to new pages, invalidate mappings, free the old pages */
@@ -73,5 +99,6 @@ struct pte_rw {
 #define PTE_IOC_STATUS	_IOWR(PTE_IOC_MAGIC, 5, struct pte_status)
 /* CPU access to the buffer's current pages, under the reservation lock */
 #define PTE_IOC_RW	_IOW(PTE_IOC_MAGIC, 6, struct pte_rw)
+#define PTE_IOC_P2P_PROBE _IOWR(PTE_IOC_MAGIC, 7, struct pte_p2p_probe)
 
 #endif

@@ -224,72 +224,19 @@ static long attachments(int fd)
 
 /* ---- transfers ---- */
 
-/* Post one WR on qa and wait for its completion, whatever its status. */
-static int post_wait_status(struct ibv_send_wr *wr, enum ibv_wc_status *st)
-{
-	struct ibv_send_wr *bad;
-	struct ibv_wc wc;
-	int i, n, err;
-
-	wr->send_flags |= IBV_SEND_SIGNALED;
-	err = ibv_post_send(qa, wr, &bad);
-	if (err)
-		return rt_fail(err, "ibv_post_send");
-	for (i = 0; i < 3000000; i++) {
-		n = ibv_poll_cq(dev.cq, 1, &wc);
-		if (n < 0)
-			return rt_fail(0, "ibv_poll_cq");
-		if (n && wc.wr_id == wr->wr_id) {
-			*st = wc.status;
-			return 0;
-		}
-		if (!n)
-			usleep(10);
-	}
-	return rt_fail(0, "no completion for wr_id %llu",
-		       (unsigned long long)wr->wr_id);
-}
-
-static int rdma_op(enum ibv_wr_opcode op, void *local, uint32_t len,
-		   uint32_t lkey, uint64_t remote, uint32_t rkey,
-		   enum ibv_wc_status *st)
-{
-	struct ibv_sge sge = { .addr = (uintptr_t)local, .length = len,
-			       .lkey = lkey };
-	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
-				  .opcode = op };
-
-	wr.wr.rdma.remote_addr = remote;
-	wr.wr.rdma.rkey = rkey;
-	return post_wait_status(&wr, st);
-}
-
 static int rdma(enum ibv_wr_opcode op, void *local, uint32_t len,
 		uint64_t remote, uint32_t rkey)
 {
 	enum ibv_wc_status st;
 
-	if (rdma_op(op, local, len, lmr->lkey, remote, rkey, &st))
+	if (rt_rdma_status(&dev, qa, op, local, len, lmr->lkey, remote, rkey,
+			   &st))
 		return -1;
 	if (st != IBV_WC_SUCCESS)
 		return rt_fail(0, "%s of %u bytes at %#" PRIx64 " completed "
 			       "with %s", op == IBV_WR_RDMA_WRITE ? "WRITE" :
 			       "READ", len, remote, ibv_wc_status_str(st));
 	return 0;
-}
-
-/* New connected QPs: an error completion leaves the old ones in error. */
-static int reconnect(void)
-{
-	if (qa)
-		ibv_destroy_qp(qa);
-	if (qb)
-		ibv_destroy_qp(qb);
-	qa = rt_rc_qp(&dev);
-	qb = rt_rc_qp(&dev);
-	if (!qa || !qb)
-		return -1;
-	return rt_connect(&dev, qa, qb);
 }
 
 /*
@@ -407,8 +354,8 @@ static int check_local(struct ibv_mr *mr, struct dbuf *b, size_t off,
 	if (dbuf_write(b, off, back, len))
 		return -1;
 	memset(remote, 0, len);
-	if (rdma_op(IBV_WR_RDMA_WRITE, (void *)(uintptr_t)iova, len, mr->lkey,
-		    (uintptr_t)remote, lmr->rkey, &st))
+	if (rt_rdma_status(&dev, qa, IBV_WR_RDMA_WRITE, (void *)(uintptr_t)iova,
+			   len, mr->lkey, (uintptr_t)remote, lmr->rkey, &st))
 		return -1;
 	if (st != IBV_WC_SUCCESS)
 		return rt_fail(0, "WRITE from the dma-buf MR: %s",
@@ -418,8 +365,8 @@ static int check_local(struct ibv_mr *mr, struct dbuf *b, size_t off,
 		return rt_fail(0, "WRITE from the dma-buf MR: mismatch at "
 			       "byte %ld", at);
 	rt_fill(remote, len, seed + 1);
-	if (rdma_op(IBV_WR_RDMA_READ, (void *)(uintptr_t)iova, len, mr->lkey,
-		    (uintptr_t)remote, lmr->rkey, &st))
+	if (rt_rdma_status(&dev, qa, IBV_WR_RDMA_READ, (void *)(uintptr_t)iova,
+			   len, mr->lkey, (uintptr_t)remote, lmr->rkey, &st))
 		return -1;
 	if (st != IBV_WC_SUCCESS)
 		return rt_fail(0, "READ into the dma-buf MR: %s",
@@ -650,6 +597,7 @@ static int t_move_during_traffic(void)
 {
 	size_t size = 2 * MiB, len = 256 * KiB;
 	struct mover m = {};
+	char maps[16] = "?";
 	struct pte_status st;
 	struct ibv_mr *mr;
 	pthread_t th;
@@ -677,11 +625,16 @@ static int t_move_during_traffic(void)
 	}
 	m.stop = 1;
 	pthread_join(th, NULL);
-	if (pte_status(b.fd, &st))
+	if (pte_status(b.fd, &st) ||
+	    rt_mr_attr(mr->rkey, "maps", maps, sizeof(maps)))
 		ret = -1;
 	printf("  %d moves during traffic (%" PRIu64 " counted by the "
-	       "exporter), mappings left at invalidation: %" PRIu64 "\n",
-	       m.moves, (uint64_t)st.moves, m.maps_left);
+	       "exporter), mappings left at invalidation: %" PRIu64 ", rxe "
+	       "mapped the buffer %s times\n", m.moves, (uint64_t)st.moves,
+	       m.maps_left, maps);
+	/* once at registration, then at most once per move */
+	if (!ret && (atoi(maps) < 2 || atoi(maps) > m.moves + 1))
+		ret = rt_fail(0, "%s mappings for %d moves", maps, m.moves);
 	if (!ret && (m.errors || m.moves < 3))
 		ret = rt_fail(0, "the exporter moved the buffer %d times "
 			      "(%d errors)", m.moves, m.errors);
@@ -692,7 +645,8 @@ static int t_move_during_traffic(void)
 		ret = rt_fail(errno, "ibv_dereg_mr");
 	if (!pte_status(b.fd, &st) && (st.attachments || st.maps))
 		ret = rt_fail(0, "after dereg: %" PRIu64 " attachments, %"
-			      PRIu64 " mappings", (uint64_t)st.attachments, (uint64_t)st.maps);
+			      PRIu64 " mappings", (uint64_t)st.attachments,
+			      (uint64_t)st.maps);
 	dbuf_close(&b);
 	return ret;
 }
@@ -728,16 +682,16 @@ static int t_revoke_during_traffic(void)
 		ret = rt_fail(0, "rxe kept %" PRIu64 " mappings past revoke",
 			      (uint64_t)op.maps_left);
 	/* remote access to the revoked MR */
-	if (!ret && rdma_op(IBV_WR_RDMA_WRITE, lbuf, 4096, lmr->lkey, 0x7000,
-			    mr->rkey, &st1))
+	if (!ret && rt_rdma_status(&dev, qa, IBV_WR_RDMA_WRITE, lbuf, 4096,
+				   lmr->lkey, 0x7000, mr->rkey, &st1))
 		ret = -1;
 	if (!ret && st1 == IBV_WC_SUCCESS)
 		ret = rt_fail(0, "WRITE into a revoked buffer succeeded");
 	/* local access from the revoked MR, on new QPs */
-	if (!ret && (reconnect() ||
-		     rdma_op(IBV_WR_RDMA_WRITE, (void *)(uintptr_t)0x7000,
-			     4096, mr->lkey, (uintptr_t)lbuf, lmr->rkey,
-			     &st2)))
+	if (!ret && (rt_reconnect(&dev, &qa, &qb) ||
+		     rt_rdma_status(&dev, qa, IBV_WR_RDMA_WRITE,
+				    (void *)(uintptr_t)0x7000, 4096, mr->lkey,
+				    (uintptr_t)lbuf, lmr->rkey, &st2)))
 		ret = -1;
 	if (!ret && st2 == IBV_WC_SUCCESS)
 		ret = rt_fail(0, "WRITE from a revoked buffer succeeded");
@@ -745,7 +699,8 @@ static int t_revoke_during_traffic(void)
 		printf("  after revoke: remote WRITE %s, local WRITE %s\n",
 		       ibv_wc_status_str(st1), ibv_wc_status_str(st2));
 	/* the exporter allows mappings again: the MR follows */
-	if (!ret && (reconnect() || ioctl(pte_fd, PTE_IOC_RESTORE, &op)))
+	if (!ret && (rt_reconnect(&dev, &qa, &qb) ||
+		     ioctl(pte_fd, PTE_IOC_RESTORE, &op)))
 		ret = rt_fail(errno, "PTE_IOC_RESTORE");
 	for (i = 0; i < 3 && !ret; i++)
 		ret = check_window(mr, &b, 4096 + i * 8192, 0x7000 + i * 8192,
@@ -754,9 +709,10 @@ static int t_revoke_during_traffic(void)
 		ret = rt_fail(errno, "ibv_dereg_mr");
 	if (!pte_status(b.fd, &st) && (st.attachments || st.maps))
 		ret = rt_fail(0, "after dereg: %" PRIu64 " attachments, %"
-			      PRIu64 " mappings", (uint64_t)st.attachments, (uint64_t)st.maps);
+			      PRIu64 " mappings", (uint64_t)st.attachments,
+			      (uint64_t)st.maps);
 	dbuf_close(&b);
-	if (reconnect())
+	if (rt_reconnect(&dev, &qa, &qb))
 		ret = -1;
 	return ret;
 }
@@ -791,7 +747,8 @@ static int t_process_exit(void)
 		return -1;
 	if (st.attachments || st.maps)
 		return rt_fail(0, "after exit: %" PRIu64 " attachments, %" PRIu64
-			       " mappings", (uint64_t)st.attachments, (uint64_t)st.maps);
+			       " mappings", (uint64_t)st.attachments,
+			       (uint64_t)st.maps);
 	if (attachments(u.fd) != 0)
 		return rt_fail(0, "udmabuf: %ld attachments after exit",
 			       attachments(u.fd));
@@ -886,9 +843,9 @@ static int t_bad_input(void)
 	      expect_reg_errno("memory behind a private interconnect",
 			       pic.fd, 0, MiB, 0, ACCESS_ALL, EOPNOTSUPP) ||
 	      pte_clean("private interconnect refusal", pic.fd) ||
-	      expect_reg_errno("write-combined memory (no CPU mapping of "
-			       "its own yet)", wc.fd, 0, MiB, 0, ACCESS_ALL,
-			       EOPNOTSUPP) ||
+	      expect_reg_errno("write-combined CPU memory (the direct map "
+			       "has it write-back)", wc.fd, 0, MiB, 0,
+			       ACCESS_ALL, EOPNOTSUPP) ||
 	      pte_clean("write-combined refusal", wc.fd) ||
 	      expect_reg_errno("an exporter that only maps sg_tables",
 			       sgt.fd, 0, MiB, 0, ACCESS_ALL, EOPNOTSUPP) ||
@@ -1012,7 +969,7 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	pte_fd = open("/dev/phyr_test_exporter", O_RDWR | O_CLOEXEC);
-	if (rt_open(&dev, devname) || reconnect())
+	if (rt_open(&dev, devname) || rt_reconnect(&dev, &qa, &qb))
 		return 1;
 	lbuf = mmap(NULL, LBUF_LEN, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -216,6 +216,59 @@ int rt_send_wait(struct rt_dev *d, struct ibv_qp *qp, struct ibv_send_wr *wr,
 	return rt_wait(d, wr->wr_id, wc);
 }
 
+int rt_send_status(struct rt_dev *d, struct ibv_qp *qp,
+		   struct ibv_send_wr *wr, enum ibv_wc_status *st)
+{
+	struct timespec t0, t;
+	struct ibv_send_wr *bad;
+	struct ibv_wc wc;
+	int n, err;
+
+	wr->send_flags |= IBV_SEND_SIGNALED;
+	err = ibv_post_send(qp, wr, &bad);
+	if (err)
+		return rt_fail(err, "ibv_post_send");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		n = ibv_poll_cq(d->cq, 1, &wc);
+		if (n < 0)
+			return rt_fail(0, "ibv_poll_cq returned %d", n);
+		if (n && wc.wr_id == wr->wr_id) {
+			*st = wc.status;
+			return 0;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 30)
+			return rt_fail(0, "no completion for wr_id %llu in 30 s",
+				       (unsigned long long)wr->wr_id);
+	}
+}
+
+int rt_rdma_status(struct rt_dev *d, struct ibv_qp *qp, enum ibv_wr_opcode op,
+		   void *local, uint32_t len, uint32_t lkey, uint64_t remote,
+		   uint32_t rkey, enum ibv_wc_status *st)
+{
+	struct ibv_sge sge = { .addr = (uintptr_t)local, .length = len,
+			       .lkey = lkey };
+	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
+				  .opcode = op };
+
+	wr.wr.rdma.remote_addr = remote;
+	wr.wr.rdma.rkey = rkey;
+	return rt_send_status(d, qp, &wr, st);
+}
+
+int rt_reconnect(struct rt_dev *d, struct ibv_qp **a, struct ibv_qp **b)
+{
+	if (*a)
+		ibv_destroy_qp(*a);
+	if (*b)
+		ibv_destroy_qp(*b);
+	*a = rt_rc_qp(d);
+	*b = rt_rc_qp(d);
+	return !*a || !*b ? -1 : rt_connect(d, *a, *b);
+}
+
 int rt_post_recv(struct ibv_qp *qp, void *addr, uint32_t len, uint32_t lkey,
 		 uint64_t id)
 {
@@ -255,4 +308,35 @@ long rt_check(const void *buf, size_t len, uint32_t seed)
 		if (p[i] != pattern_byte(i, seed))
 			return (long)i;
 	return -1;
+}
+
+int rt_mr_attr(uint32_t rkey, const char *name, char *out, size_t n)
+{
+	FILE *p = popen("rdma -dd -j resource show mr", "r");
+	char want[32], *obj, *a;
+	static char json[1 << 16];
+	size_t len;
+
+	if (!p)
+		return rt_fail(errno, "rdma resource show mr");
+	len = fread(json, 1, sizeof(json) - 1, p);
+	pclose(p);
+	json[len] = 0;
+	snprintf(want, sizeof(want), "\"rkey\":\"%x\"", rkey);
+	obj = strstr(json, want);
+	if (!obj)
+		return rt_fail(0, "MR with rkey %#x missing from: %s", rkey,
+			       json);
+	while (obj > json && *obj != '{')
+		obj--;
+	/* driver attributes come prefixed: "drv_ats":"on", "drv_maps":2 */
+	snprintf(want, sizeof(want), "\"drv_%s\":", name);
+	a = strstr(obj, want);
+	if (!a || (strchr(obj, '}') && a > strchr(obj, '}')))
+		return rt_fail(0, "no %s attribute for rkey %#x in: %.400s",
+			       name, rkey, obj);
+	a += strlen(want);
+	a += *a == '"';
+	snprintf(out, n, "%.*s", (int)strcspn(a, "\",}"), a);
+	return 0;
 }

@@ -41,6 +41,25 @@ int rt_post_recv(struct ibv_qp *qp, void *addr, uint32_t len, uint32_t lkey,
 /* Wait for the completion with wr_id == id. */
 int rt_wait(struct rt_dev *d, uint64_t id, struct ibv_wc *wc);
 
+/*
+ * Post one signalled send WR and wait for its completion whatever its
+ * status, which goes to *st (for tests that expect errors).
+ */
+int rt_send_status(struct rt_dev *d, struct ibv_qp *qp,
+		   struct ibv_send_wr *wr, enum ibv_wc_status *st);
+/* One RDMA @op of [local, local + len) (@lkey) at @remote (@rkey). */
+int rt_rdma_status(struct rt_dev *d, struct ibv_qp *qp, enum ibv_wr_opcode op,
+		   void *local, uint32_t len, uint32_t lkey, uint64_t remote,
+		   uint32_t rkey, enum ibv_wc_status *st);
+/* A new connected pair in place of *a, *b (an error leaves QPs in error). */
+int rt_reconnect(struct rt_dev *d, struct ibv_qp **a, struct ibv_qp **b);
+
+/*
+ * A driver attribute "rdma -dd resource show mr" prints for the MR with
+ * @rkey ("ats", "maps" for rxe), as text.
+ */
+int rt_mr_attr(uint32_t rkey, const char *name, char *out, size_t n);
+
 /* Deterministic byte pattern; returns offset of first mismatch or -1. */
 void rt_fill(void *buf, size_t len, uint32_t seed);
 long rt_check(const void *buf, size_t len, uint32_t seed);

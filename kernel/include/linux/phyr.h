@@ -48,6 +48,7 @@
 #include <linux/mm_types.h>
 #include <linux/dma-direction.h>
 #include <linux/dma-mapping.h>
+#include <linux/pci-p2pdma.h>
 
 struct device;
 struct p2pdma_provider;
@@ -253,6 +254,8 @@ struct phyr_dma {
 	enum dma_data_direction dir;
 };
 
+enum pci_p2pdma_map_type phyr_range_map_type(struct device *dev,
+					     const struct phyr_range *r);
 int phyr_dma_map(struct device *dev, const struct phyr *p,
 		 enum dma_data_direction dir, unsigned long attrs,
 		 struct phyr_dma *dma);

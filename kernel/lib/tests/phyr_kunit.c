@@ -14,6 +14,7 @@
 #include <linux/iommu.h>
 #include <linux/mm.h>
 #include <linux/pci.h>
+#include <linux/pci-p2pdma.h>
 #include <linux/phyr.h>
 #include <linux/scatterlist.h>
 #include <linux/sizes.h>
@@ -708,6 +709,62 @@ static void put_pci_dev(void *pdev)
 }
 
 /*
+ * A list mixing CPU pages with a P2P range whose provider the device
+ * cannot reach (a PCI device with no P2P support set up): the meta tells
+ * the ranges apart, and mapping is refused with -EREMOTEIO before anything
+ * is mapped; no sg_table either.
+ */
+static void phyr_test_dma_mixed_p2p(struct kunit *test)
+{
+	struct real_pages *rp = get_real_pages(test);
+	struct phyr *p = new_phyr(test);
+	struct p2pdma_provider provider;
+	struct phyr_meta meta_p2p = { .cache = PHYR_CACHE_WC };
+	struct pci_dev *pdev;
+	struct phyr_range r;
+	struct phyr_iter it;
+	struct phyr_dma dma;
+	struct sg_table sgt;
+	int i, p2p = 0;
+
+	pdev = pci_get_device(PCI_VENDOR_ID_REDHAT_QUMRANET, PCI_ANY_ID, NULL);
+	if (!pdev)
+		kunit_skip(test, "no virtio PCI device in this machine");
+	i = kunit_add_action_or_reset(test, put_pci_dev, pdev);
+	KUNIT_ASSERT_EQ(test, i, 0);
+	/* virtio never set up P2P: nobody reaches its BARs that way */
+	provider = (struct p2pdma_provider){ .owner = &pdev->dev };
+	meta_p2p.provider = &provider;
+
+	KUNIT_ASSERT_EQ(test, phyr_append_page(p, rp->pg[0], &phyr_meta_cpu,
+					       GFP_KERNEL), 0);
+	/* made-up MMIO: never touched */
+	KUNIT_ASSERT_EQ(test, phyr_append(p, 0xfe000000, SZ_64K, &meta_p2p,
+					  GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append_page(p, rp->pg[1], &phyr_meta_cpu,
+					       GFP_KERNEL), 0);
+	KUNIT_EXPECT_TRUE(test, phyr_has_p2p(p));
+	phyr_for_each_range(p, &it, &r) {
+		enum pci_p2pdma_map_type t = phyr_range_map_type(&pdev->dev,
+								 &r);
+
+		if (r.meta->provider) {
+			p2p++;
+			KUNIT_EXPECT_EQ(test, t, PCI_P2PDMA_MAP_NOT_SUPPORTED);
+			KUNIT_EXPECT_EQ(test, r.meta->cache, PHYR_CACHE_WC);
+		} else {
+			KUNIT_EXPECT_EQ(test, t, PCI_P2PDMA_MAP_NONE);
+		}
+	}
+	KUNIT_EXPECT_EQ(test, p2p, 1);
+	KUNIT_EXPECT_EQ(test, phyr_dma_map(&pdev->dev, p, DMA_BIDIRECTIONAL, 0,
+					   &dma), -EREMOTEIO);
+	KUNIT_EXPECT_NULL(test, dma.addrs);
+	KUNIT_EXPECT_EQ(test, dma.nr, 0);
+	KUNIT_EXPECT_EQ(test, phyr_to_sgt(p, &sgt, GFP_KERNEL), -EOPNOTSUPP);
+}
+
+/*
  * DMA mapping for a real (emulated) PCI device.  The lab boots the test
  * kernel twice: without an IOMMU, where the per-range fallback must be
  * taken, and on q35 with an emulated Intel IOMMU, where the whole list must
@@ -800,6 +857,7 @@ static struct kunit_case phyr_test_cases[] = {
 	KUNIT_CASE(phyr_test_sgt_round_trip),
 	KUNIT_CASE(phyr_test_dma_direct),
 	KUNIT_CASE(phyr_test_dma_device_addr),
+	KUNIT_CASE(phyr_test_dma_mixed_p2p),
 	KUNIT_CASE(phyr_test_dma_pci),
 	{}
 };

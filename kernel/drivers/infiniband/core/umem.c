@@ -103,6 +103,30 @@ const struct phyr *ib_umem_phyr(struct ib_umem *umem, u64 *first)
 }
 EXPORT_SYMBOL(ib_umem_phyr);
 
+/**
+ * ib_umem_is_p2p - is part of a umem PCI peer-to-peer memory
+ * @umem: umem
+ * @offset: first byte of the part, from the umem's first byte
+ * @length: bytes; the whole umem is [0, umem->length)
+ *
+ * For decisions that only pay for P2P memory, such as turning on ATS.
+ * Pinned user memory never is (pinning does not take P2P pages); a dma-buf
+ * umem is what its exporter's meta says (see ib_umem_dmabuf_is_p2p(); it
+ * may take the reservation lock).  A driver asks per MR with the whole
+ * umem, or per DMA block with the block's bytes.
+ *
+ * Return: true when some of the part is P2P memory.
+ */
+bool ib_umem_is_p2p(struct ib_umem *umem, u64 offset, u64 length)
+{
+	if (!umem->is_dmabuf || !length || offset >= umem->length)
+		return false;
+	return ib_umem_dmabuf_is_p2p(to_ib_umem_dmabuf(umem), offset,
+				     min_t(u64, length,
+					   umem->length - offset));
+}
+EXPORT_SYMBOL(ib_umem_is_p2p);
+
 /* Next raw segment of the umem's list in device address space. */
 static bool ib_umem_dma_raw_next(struct ib_umem_dma_iter *it,
 				 dma_addr_t *addr, u64 *len)

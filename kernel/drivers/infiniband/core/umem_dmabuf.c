@@ -13,8 +13,11 @@
  * give sg_tables come back as ranges the device already has.
  *
  * Devices that do not DMA (rxe, siw: ib_uses_virt_dma()) attach without a
- * device and reach the memory with the CPU, through the direct map, only
- * between ib_umem_dmabuf_cpu_begin() and ib_umem_dmabuf_cpu_end().  Those
+ * device and reach the memory with the CPU, only between
+ * ib_umem_dmabuf_cpu_begin() and ib_umem_dmabuf_cpu_end(): CPU memory
+ * through the direct map, device (P2P) memory through mappings made when
+ * the buffer is mapped, as its meta says, and torn down with the mapping
+ * (ib_umem_dmabuf_cpu_addr()).  Those
  * hold @cpu_lock for read; publishing or withdrawing the list takes it for
  * write, so when ib_umem_dmabuf_unmap_pages() returns (in the exporter's
  * invalidate_mappings, say) no CPU access is in flight and none starts
@@ -24,8 +27,10 @@
  * Locking: the reservation lock, then @cpu_lock.
  */
 
+#include <linux/cc_platform.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-resv.h>
+#include <linux/io.h>
 #include <linux/dma-mapping.h>
 #include <linux/module.h>
 #include <linux/phyr.h>
@@ -48,34 +53,223 @@ static enum dma_data_direction ib_umem_dmabuf_dir(struct ib_umem *umem)
 	return umem->writable ? DMA_BIDIRECTIONAL : DMA_TO_DEVICE;
 }
 
-/*
- * A CPU importer reaches the memory through the kernel's direct map: every
- * range of the umem must be ordinary write-back CPU memory with struct
- * pages.  Anything else (P2P MMIO, write-combined or uncached memory, a
- * private interconnect) would need a mapping of its own.
- */
-static int ib_umem_dmabuf_cpu_check(struct ib_umem_dmabuf *umem_dmabuf,
-				    const struct phyr *phyr)
+/* The first and last list range of the umem's window, by index. */
+static int ib_umem_dmabuf_window(struct ib_umem_dmabuf *umem_dmabuf,
+				 const struct phyr *phyr,
+				 struct phyr_range *first, unsigned long *nr)
 {
-	u64 pos = umem_dmabuf->umem.address;
-	u64 end = pos + umem_dmabuf->umem.length;
+	struct ib_umem *umem = &umem_dmabuf->umem;
+	struct phyr_range last;
+
+	if (phyr_find(phyr, umem->address, NULL, first) ||
+	    phyr_find(phyr, umem->address + umem->length - 1, NULL, &last))
+		return -EINVAL;
+	*nr = last.index - first->index + 1;
+	return 0;
+}
+
+/*
+ * How the CPU reaches a range: NULL through the direct map (ordinary
+ * write-back memory with struct pages), else a mapping of its own that
+ * follows the range's meta: device memory (P2P) write-combined, uncached
+ * or cached as the exporter says, encrypted where the exporter says it is
+ * and Linux can map it so.  What cannot be mapped faithfully is refused:
+ * memory behind a private interconnect or only reachable by a device;
+ * CPU memory the exporter wants write-combined or uncached, since the
+ * direct map already has it write-back and x86 forbids mixing the two; and
+ * encrypted device memory where ioremap_encrypted() does not exist.
+ */
+static void __iomem *ib_umem_dmabuf_cpu_ioremap(const struct phyr_range *r,
+						bool *direct)
+{
+	const struct phyr_meta *m = r->meta;
+
+	*direct = false;
+	if (m->flags & (PHYR_META_PRIVATE_INTERCONNECT |
+			PHYR_META_DEVICE_ADDR))
+		return IOMEM_ERR_PTR(-EOPNOTSUPP);
+	if (!m->provider) {
+		if (m->cache != PHYR_CACHE_WB || !pfn_valid(PHYS_PFN(r->phys)) ||
+		    !pfn_valid(PHYS_PFN(r->phys + r->len - 1)))
+			return IOMEM_ERR_PTR(-EOPNOTSUPP);
+		*direct = true;
+		return NULL;
+	}
+	if (m->cc == PHYR_CC_PRIVATE &&
+	    cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT)) {
+#ifdef ioremap_encrypted
+		return ioremap_encrypted(r->phys, r->len);
+#else
+		return IOMEM_ERR_PTR(-EOPNOTSUPP);
+#endif
+	}
+	switch (m->cache) {
+	case PHYR_CACHE_WB:
+		return ioremap_cache(r->phys, r->len);
+	case PHYR_CACHE_WC:
+		return ioremap_wc(r->phys, r->len);
+	default:
+		return ioremap(r->phys, r->len);
+	}
+}
+
+static void ib_umem_dmabuf_cpu_unmap(struct ib_umem_dmabuf *umem_dmabuf)
+{
+	unsigned long i;
+
+	for (i = 0; umem_dmabuf->cpu_io && i < umem_dmabuf->cpu_nr; i++)
+		if (umem_dmabuf->cpu_io[i])
+			iounmap(umem_dmabuf->cpu_io[i]);
+	kvfree(umem_dmabuf->cpu_io);
+	umem_dmabuf->cpu_io = NULL;
+	umem_dmabuf->cpu_nr = 0;
+}
+
+/*
+ * Make every range of the umem's window reachable by the CPU: the direct
+ * map for CPU memory, mappings of their own for the rest, kept until the
+ * list is withdrawn.  Also counts the window's P2P ranges.
+ */
+static int ib_umem_dmabuf_cpu_map(struct ib_umem_dmabuf *umem_dmabuf,
+				  const struct phyr *phyr)
+{
+	struct phyr_range first, r;
+	struct phyr_iter it;
+	unsigned long i, nr;
+	int ret;
+
+	ret = ib_umem_dmabuf_window(umem_dmabuf, phyr, &first, &nr);
+	if (ret)
+		return ret;
+	umem_dmabuf->cpu_first = first.index;
+	phyr_iter_start(&it, phyr);
+	phyr_find(phyr, first.offset, &it, &r);
+	for (i = 0; i < nr; i++) {
+		void __iomem *io;
+		bool direct;
+
+		if (i && !phyr_iter_next(&it, &r)) {
+			ret = -EINVAL;
+			break;
+		}
+		io = ib_umem_dmabuf_cpu_ioremap(&r, &direct);
+		if (IS_ERR(io)) {
+			ret = PTR_ERR(io);
+			break;
+		}
+		if (direct)
+			continue;
+		if (!io) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (!umem_dmabuf->cpu_io) {
+			umem_dmabuf->cpu_io = kvcalloc(nr,
+						       sizeof(*umem_dmabuf->cpu_io),
+						       GFP_KERNEL);
+			if (!umem_dmabuf->cpu_io) {
+				iounmap(io);
+				ret = -ENOMEM;
+				break;
+			}
+			umem_dmabuf->cpu_nr = nr;
+		}
+		umem_dmabuf->cpu_io[i] = io;
+	}
+	if (ret)
+		ib_umem_dmabuf_cpu_unmap(umem_dmabuf);
+	return ret;
+}
+
+/**
+ * ib_umem_dmabuf_cpu_addr - where the CPU reaches a byte of a CPU importer
+ * @umem_dmabuf: the umem, between ib_umem_dmabuf_cpu_begin() and _end()
+ * @r: a range of the umem's window, from a look-up in ib_umem_phyr()
+ * @off: byte offset in the range
+ * @io: set when the address is an I/O mapping (memcpy_toio() and the like)
+ *
+ * Return: the kernel address; valid until ib_umem_dmabuf_cpu_end().
+ */
+void *ib_umem_dmabuf_cpu_addr(struct ib_umem_dmabuf *umem_dmabuf,
+			      const struct phyr_range *r, u64 off, bool *io)
+{
+	unsigned long i = r->index - umem_dmabuf->cpu_first;
+
+	if (umem_dmabuf->cpu_io && i < umem_dmabuf->cpu_nr &&
+	    umem_dmabuf->cpu_io[i]) {
+		*io = true;
+		return (void __force *)umem_dmabuf->cpu_io[i] + off;
+	}
+	*io = false;
+	return phys_to_virt(r->phys + off);
+}
+EXPORT_SYMBOL(ib_umem_dmabuf_cpu_addr);
+
+/* Does the window hold P2P memory (or memory of unknown origin)? */
+static bool ib_umem_dmabuf_window_p2p(struct ib_umem_dmabuf *umem_dmabuf,
+				      const struct phyr *phyr, u64 offset,
+				      u64 length)
+{
+	u64 pos = umem_dmabuf->umem.address + offset, end = pos + length;
 	struct phyr_iter it = {};
 	struct phyr_range r;
 
-	while (pos < end) {
-		const struct phyr_meta *m;
-
-		if (phyr_find(phyr, pos, &it, &r))
-			return -EINVAL;
-		m = r.meta;
-		if (m->provider || m->cache != PHYR_CACHE_WB || m->flags ||
-		    !pfn_valid(PHYS_PFN(r.phys)) ||
-		    !pfn_valid(PHYS_PFN(r.phys + r.len - 1)))
-			return -EOPNOTSUPP;
+	while (pos < end && !phyr_find(phyr, pos, &it, &r)) {
+		if (r.meta->provider || (r.meta->flags & PHYR_META_DEVICE_ADDR))
+			return true;
 		pos = r.offset + r.len;
 	}
-	return 0;
+	return false;
 }
+
+/**
+ * ib_umem_dmabuf_is_p2p_locked - is part of the umem PCI peer-to-peer memory
+ * @umem_dmabuf: umem
+ * @offset: first byte of the part, from the umem's first byte
+ * @length: bytes
+ *
+ * What the exporter says of the memory (its phyr meta), so that a device
+ * can use ATS, say, only where it pays.  Memory the exporter only gave as
+ * device addresses counts as P2P: nothing says it is not.  Called with the
+ * reservation lock held; maps the buffer to look when it is not mapped.
+ *
+ * Return: true when some of it is P2P memory.
+ */
+bool ib_umem_dmabuf_is_p2p_locked(struct ib_umem_dmabuf *umem_dmabuf,
+				  u64 offset, u64 length)
+{
+	struct dma_buf_attachment *attach = umem_dmabuf->attach;
+	enum dma_data_direction dir = ib_umem_dmabuf_dir(&umem_dmabuf->umem);
+	const struct phyr *phyr = umem_dmabuf->phyr;
+	bool p2p;
+
+	dma_resv_assert_held(attach->dmabuf->resv);
+	if (phyr)
+		return ib_umem_dmabuf_window_p2p(umem_dmabuf, phyr, offset,
+						 length);
+	phyr = dma_buf_map_attachment_phyr(attach, dir);
+	/* what cannot be looked at now may be P2P once it is mapped */
+	if (IS_ERR(phyr))
+		return attach->peer2peer;
+	p2p = ib_umem_dmabuf_window_p2p(umem_dmabuf, phyr, offset, length);
+	dma_buf_unmap_attachment_phyr(attach, phyr, dir);
+	return p2p;
+}
+EXPORT_SYMBOL(ib_umem_dmabuf_is_p2p_locked);
+
+/* As ib_umem_dmabuf_is_p2p_locked(), taking the reservation lock. */
+bool ib_umem_dmabuf_is_p2p(struct ib_umem_dmabuf *umem_dmabuf, u64 offset,
+			   u64 length)
+{
+	struct dma_resv *resv = umem_dmabuf->attach->dmabuf->resv;
+	bool p2p;
+
+	dma_resv_lock(resv, NULL);
+	p2p = ib_umem_dmabuf_is_p2p_locked(umem_dmabuf, offset, length);
+	dma_resv_unlock(resv);
+	return p2p;
+}
+EXPORT_SYMBOL(ib_umem_dmabuf_is_p2p);
 
 /* Make @phyr the umem's list, or withdraw it (NULL). */
 static void ib_umem_dmabuf_publish(struct ib_umem_dmabuf *umem_dmabuf,
@@ -130,7 +324,7 @@ int ib_umem_dmabuf_map_pages(struct ib_umem_dmabuf *umem_dmabuf)
 		goto err_unmap;
 	}
 	if (ib_umem_dmabuf_is_cpu(umem_dmabuf)) {
-		ret = ib_umem_dmabuf_cpu_check(umem_dmabuf, phyr);
+		ret = ib_umem_dmabuf_cpu_map(umem_dmabuf, phyr);
 		if (ret)
 			goto err_unmap;
 	} else {
@@ -151,6 +345,7 @@ int ib_umem_dmabuf_map_pages(struct ib_umem_dmabuf *umem_dmabuf)
 		goto err_dma;
 	}
 	ib_umem_dmabuf_publish(umem_dmabuf, phyr);
+	WRITE_ONCE(umem_dmabuf->maps, umem_dmabuf->maps + 1);
 	return 0;
 
 err_dma:
@@ -158,6 +353,7 @@ err_dma:
 		phyr_dma_unmap(attach->dev, phyr, &umem->dma);
 		umem->dma_mapped = 0;
 	}
+	ib_umem_dmabuf_cpu_unmap(umem_dmabuf);
 err_unmap:
 	dma_buf_unmap_attachment_phyr(attach, phyr, ib_umem_dmabuf_dir(umem));
 	return ret;
@@ -183,6 +379,8 @@ void ib_umem_dmabuf_unmap_pages(struct ib_umem_dmabuf *umem_dmabuf)
 	if (!phyr)
 		return;
 	ib_umem_dmabuf_publish(umem_dmabuf, NULL);
+	/* no CPU access is in flight: its mappings can go */
+	ib_umem_dmabuf_cpu_unmap(umem_dmabuf);
 	if (umem->dma_mapped) {
 		phyr_dma_unmap(attach->dev, phyr, &umem->dma);
 		umem->dma_mapped = 0;
@@ -251,8 +449,8 @@ ib_umem_dmabuf_get_with_dma_device(struct ib_device *device,
 
 	if (!size || check_add_overflow(offset, (unsigned long)size, &end))
 		return ERR_PTR(-EINVAL);
-	/* a phyr importer without a device reaches memory with the CPU */
-	if (WARN_ON(!ops->allow_phyr || (!dma_device && ops->allow_peer2peer)))
+	/* without a device, a phyr importer reaches memory with the CPU */
+	if (WARN_ON(!ops->allow_phyr))
 		return ERR_PTR(-EINVAL);
 
 	dmabuf = dma_buf_get(fd);

@@ -120,12 +120,16 @@ void rxe_mr_access_end(struct rxe_mr *mr)
 }
 
 /*
- * Physical address of @iova in @mr and the number of bytes physically
- * contiguous from there within the MR.  @hint: look-up state of a user MR.
+ * Kernel address of @iova in @mr and the number of bytes contiguous from
+ * there within the MR.  @io: the address is an I/O mapping (device memory
+ * of a dma-buf MR).  @hint: look-up state of a user MR.
  */
-static int rxe_mr_phys(struct rxe_mr *mr, u64 iova, struct phyr_iter *hint,
-		       phys_addr_t *phys, u64 *avail)
+static int rxe_mr_addr(struct rxe_mr *mr, u64 iova, struct phyr_iter *hint,
+		       void **va, bool *io, u64 *avail)
 {
+	struct ib_umem_dmabuf *umem_dmabuf = rxe_mr_dmabuf(mr);
+
+	*io = false;
 	if (mr->ibmr.type == IB_MR_TYPE_USER) {
 		const struct phyr *phyr;
 		struct phyr_range r;
@@ -135,7 +139,11 @@ static int rxe_mr_phys(struct rxe_mr *mr, u64 iova, struct phyr_iter *hint,
 		off = iova - mr->ibmr.iova + first;
 		if (!phyr || phyr_find(phyr, off, hint, &r))
 			return -EFAULT;
-		*phys = r.phys + (off - r.offset);
+		if (umem_dmabuf)
+			*va = ib_umem_dmabuf_cpu_addr(umem_dmabuf, &r,
+						      off - r.offset, io);
+		else
+			*va = phys_to_virt(r.phys + (off - r.offset));
 		*avail = r.offset + r.len - off;
 	} else {
 		u64 pgsz = mr_page_size(mr);
@@ -144,7 +152,7 @@ static int rxe_mr_phys(struct rxe_mr *mr, u64 iova, struct phyr_iter *hint,
 
 		if (idx >= mr->fr_nr)
 			return -EFAULT;
-		*phys = mr->fr_pages[idx] + (iova & (pgsz - 1));
+		*va = phys_to_virt(mr->fr_pages[idx] + (iova & (pgsz - 1)));
 		*avail = pgsz - (iova & (pgsz - 1));
 	}
 	return 0;
@@ -190,6 +198,8 @@ static void rxe_mr_dmabuf_invalidate(struct dma_buf_attachment *attach)
 }
 
 static const struct dma_buf_attach_ops rxe_mr_dmabuf_attach_ops = {
+	/* device memory is mapped for the CPU as its meta says */
+	.allow_peer2peer = true,
 	.allow_phyr = true,
 	.invalidate_mappings = rxe_mr_dmabuf_invalidate,
 };
@@ -234,6 +244,9 @@ int rxe_mr_init_dmabuf(struct rxe_dev *rxe, u64 offset, u64 length, u64 iova,
 	dma_resv_lock(resv, NULL);
 	umem_dmabuf->private = mr;
 	err = ib_umem_dmabuf_map_pages(umem_dmabuf);
+	/* what a device would do: ATS for P2P memory only */
+	if (!err)
+		mr->ats = ib_umem_dmabuf_is_p2p_locked(umem_dmabuf, 0, length);
 	dma_resv_unlock(resv);
 	if (err) {
 		rxe_dbg_mr(mr, "cannot map dma-buf %d, err = %d\n", fd, err);
@@ -341,17 +354,20 @@ int rxe_mr_copy_mapped(struct rxe_mr *mr, u64 iova, void *addr,
 		rxe_mr_hint_load(mr, &hint);
 	seen = hint;
 	while (length) {
-		phys_addr_t phys;
 		unsigned int n;
 		u64 avail;
 		void *va;
+		bool io;
 
-		err = rxe_mr_phys(mr, iova, &hint, &phys, &avail);
+		err = rxe_mr_addr(mr, iova, &hint, &va, &io, &avail);
 		if (err)
 			break;
 		n = min_t(u64, length, avail);
-		va = phys_to_virt(phys);
-		if (dir == RXE_TO_MR_OBJ)
+		if (io && dir == RXE_TO_MR_OBJ)
+			memcpy_toio((void __iomem __force *)va, addr, n);
+		else if (io)
+			memcpy_fromio(addr, (void __iomem __force *)va, n);
+		else if (dir == RXE_TO_MR_OBJ)
 			memcpy(va, addr, n);
 		else
 			memcpy(addr, va, n);
@@ -382,15 +398,17 @@ int rxe_mr_flush_mapped(struct rxe_mr *mr, u64 iova, unsigned int length)
 	if (err)
 		return err;
 	while (length) {
-		phys_addr_t phys;
 		unsigned int n;
 		u64 avail;
+		void *va;
+		bool io;
 
-		err = rxe_mr_phys(mr, iova, &hint, &phys, &avail);
+		/* persistence is only granted to pinned user memory */
+		err = rxe_mr_addr(mr, iova, &hint, &va, &io, &avail);
 		if (err)
 			break;
 		n = min_t(u64, length, avail);
-		arch_wb_cache_pmem(phys_to_virt(phys), n);
+		arch_wb_cache_pmem(va, n);
 		iova += n;
 		length -= n;
 	}
@@ -399,33 +417,29 @@ int rxe_mr_flush_mapped(struct rxe_mr *mr, u64 iova, unsigned int length)
 }
 
 /**
- * rxe_mr_map_page - the page and offset of one MR byte, for atomics
+ * rxe_mr_map_word - the kernel address of one MR word, for atomics
  * @mr: MR, range already checked, between rxe_mr_access_begin() and
  *      rxe_mr_access_end()
- * @iova: the byte
- * @page: its page
- * @offset: its offset in @page
+ * @iova: the word's first byte
+ * @va: its address
+ * @io: set when @va is an I/O mapping (readq()/writeq())
  *
  * Return: 0 or -EFAULT.
  */
-int rxe_mr_map_page(struct rxe_mr *mr, u64 iova, struct page **page,
-		    unsigned int *offset)
+int rxe_mr_map_word(struct rxe_mr *mr, u64 iova, void **va, bool *io)
 {
 	bool user = mr->ibmr.type == IB_MR_TYPE_USER;
 	struct phyr_iter hint = {}, seen;
-	phys_addr_t phys;
 	u64 avail;
 	int err;
 
 	if (user)
 		rxe_mr_hint_load(mr, &hint);
 	seen = hint;
-	err = rxe_mr_phys(mr, iova, &hint, &phys, &avail);
+	err = rxe_mr_addr(mr, iova, &hint, va, io, &avail);
 	if (err)
 		return err;
 	if (user)
 		rxe_mr_hint_store(mr, &seen, &hint);
-	*page = pfn_to_page(PHYS_PFN(phys));
-	*offset = offset_in_page(phys);
 	return 0;
 }
