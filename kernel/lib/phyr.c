@@ -782,70 +782,102 @@ enum pci_p2pdma_map_type phyr_range_map_type(struct device *dev,
 }
 EXPORT_SYMBOL_GPL(phyr_range_map_type);
 
+/* How a range is mapped for a device. */
+enum phyr_how {
+	PHYR_LINK,	/* into the IOVA range, when there is one */
+	PHYR_BUS,	/* a bus address (P2P) or an address the device has */
+	PHYR_SINGLE,	/* on its own, with dma_map_phys() */
+};
+
+static enum phyr_how phyr_range_how(enum pci_p2pdma_map_type type,
+				    unsigned long attrs)
+{
+	if (type == PCI_P2PDMA_MAP_BUS_ADDR)
+		return PHYR_BUS;
+	/*
+	 * dma_iova_link() has no notion of shared (decrypted) memory;
+	 * dma_map_phys() does, and refuses what it cannot honour.
+	 */
+	if (attrs & DMA_ATTR_CC_SHARED)
+		return PHYR_SINGLE;
+	return PHYR_LINK;
+}
+
+/* What one range needs; its attributes in *attrs. */
+static enum phyr_how phyr_range_plan(struct device *dev,
+				     const struct phyr_range *r,
+				     unsigned long *attrs)
+{
+	enum pci_p2pdma_map_type type;
+
+	phyr_range_attrs(dev, r, attrs, &type);
+	return phyr_range_how(type, *attrs);
+}
+
 /*
  * One pass before anything is mapped: refuse what cannot be mapped at all,
- * and decide whether the whole list can be one IOVA range.  That needs every
- * range boundary inside the list to fall on an IOMMU page, no range that
- * bypasses the IOMMU and no shared (decrypted) memory.
+ * count the bytes that would go into an IOVA range (*link) and decide
+ * whether they can share one (*iova_ok): every boundary between two of
+ * them must fall on an IOMMU page.
  */
 static int phyr_dma_check(struct device *dev, const struct phyr *p,
-			  unsigned long attrs, bool *one_iova)
+			  unsigned long attrs, u64 *link, bool *iova_ok)
 {
 	/* the IOMMU's page may be larger than the CPU's */
 	unsigned long gran = max_t(unsigned long, PAGE_SIZE,
 				   dma_get_merge_boundary(dev) + 1);
+	bool have_link = false, end_ok = true;
 	enum pci_p2pdma_map_type type;
 	struct phyr_range r;
 	struct phyr_iter it;
 	int ret;
 
-	*one_iova = true;
+	*link = 0;
+	*iova_ok = true;
 	phyr_for_each_range(p, &it, &r) {
 		unsigned long a = attrs;
 
 		ret = phyr_range_attrs(dev, &r, &a, &type);
 		if (ret)
 			return ret;
-		/*
-		 * dma_iova_link() has no notion of shared (decrypted) memory;
-		 * dma_map_phys() does, and refuses what it cannot honour.
-		 */
-		if (type == PCI_P2PDMA_MAP_BUS_ADDR ||
-		    (a & DMA_ATTR_CC_SHARED) ||
-		    (r.index && !IS_ALIGNED(r.phys, gran)) ||
-		    (r.index != p->nr_ranges - 1 &&
-		     !IS_ALIGNED(r.phys + r.len, gran)))
-			*one_iova = false;
+		if (phyr_range_how(type, a) != PHYR_LINK)
+			continue;
+		if (have_link && (!end_ok || !IS_ALIGNED(r.phys, gran)))
+			*iova_ok = false;
+		end_ok = IS_ALIGNED(r.phys + r.len, gran);
+		have_link = true;
+		*link += r.len;
 	}
 	return 0;
 }
 
 /*
- * Unlink the first @bytes of the IOVA range, one call per run of ranges
- * that were linked with the same attributes, and free the IOVA range.  The
- * usual list has one run: one dma_iova_destroy().
+ * Unlink the first @bytes of the IOVA range, one call per run of linked
+ * ranges with the same attributes, and free the IOVA range.  The usual
+ * list has one run: one dma_iova_destroy().
  */
 static void phyr_iova_unlink(struct device *dev, const struct phyr *p,
 			     struct phyr_dma *dma, u64 bytes)
 {
 	unsigned long run_attrs = 0;
+	u64 start = 0, off = 0;
 	struct phyr_range r;
 	struct phyr_iter it;
-	u64 start = 0;
 
 	phyr_for_each_range(p, &it, &r) {
 		unsigned long attrs = dma->attrs;
-		enum pci_p2pdma_map_type type;
 
-		if (r.offset >= bytes)
+		if (off >= bytes)
 			break;
-		phyr_range_attrs(dev, &r, &attrs, &type);
-		if (r.offset && attrs != run_attrs) {
-			dma_iova_unlink(dev, &dma->state, start, r.offset - start,
+		if (phyr_range_plan(dev, &r, &attrs) != PHYR_LINK)
+			continue;
+		if (off && attrs != run_attrs) {
+			dma_iova_unlink(dev, &dma->state, start, off - start,
 					dma->dir, run_attrs);
-			start = r.offset;
+			start = off;
 		}
 		run_attrs = attrs;
+		off += r.len;
 	}
 	if (!start) {
 		dma_iova_destroy(dev, &dma->state, bytes, dma->dir, run_attrs);
@@ -856,23 +888,125 @@ static void phyr_iova_unlink(struct device *dev, const struct phyr *p,
 	dma_iova_free(dev, &dma->state);
 }
 
-static void phyr_dma_unmap_ranges(struct device *dev, const struct phyr *p,
-				  struct phyr_dma *dma, unsigned long end)
+/*
+ * Undo a mapping with per-range addresses: the ranges before @end that
+ * were mapped on their own, then the IOVA range if there is one.
+ */
+static void phyr_dma_undo(struct device *dev, const struct phyr *p,
+			  struct phyr_dma *dma, unsigned long end)
 {
+	bool iova = dma_use_iova(&dma->state);
 	struct phyr_range r;
 	struct phyr_iter it;
 
 	phyr_for_each_range(p, &it, &r) {
 		unsigned long attrs = dma->attrs;
-		enum pci_p2pdma_map_type type;
+		enum phyr_how how;
 
 		if (r.index >= end)
 			break;
-		phyr_range_attrs(dev, &r, &attrs, &type);
-		if (type != PCI_P2PDMA_MAP_BUS_ADDR)
+		how = phyr_range_plan(dev, &r, &attrs);
+		if (how == PHYR_SINGLE || (how == PHYR_LINK && !iova))
 			dma_unmap_phys(dev, dma->addrs[r.index], r.len, dma->dir,
 				       attrs);
 	}
+	if (iova && dma->mapped)
+		phyr_iova_unlink(dev, p, dma, dma->mapped);
+	else if (iova)
+		dma_iova_free(dev, &dma->state);
+	kvfree(dma->addrs);
+	dma->addrs = NULL;
+	dma->mapped = 0;
+}
+
+/* The whole list in one IOVA range, at the ranges' own offsets. */
+static int phyr_dma_map_iova(struct device *dev, const struct phyr *p,
+			     struct phyr_dma *dma)
+{
+	struct phyr_range r;
+	struct phyr_iter it;
+	int ret;
+
+	phyr_for_each_range(p, &it, &r) {
+		unsigned long a = dma->attrs;
+
+		phyr_range_plan(dev, &r, &a);
+		ret = dma_iova_link(dev, &dma->state, r.phys, r.offset, r.len,
+				    dma->dir, a);
+		if (ret)
+			goto err;
+		dma->mapped += r.len;
+	}
+	ret = dma_iova_sync(dev, &dma->state, 0, dma->mapped);
+	if (ret)
+		goto err;
+	dma->nr = p->nr_ranges;
+	return 0;
+err:
+	phyr_iova_unlink(dev, p, dma, dma->mapped);
+	dma->mapped = 0;
+	return ret;
+}
+
+/*
+ * Per-range addresses: P2P bus addresses as they are, the rest linked
+ * into the IOVA range when there is one, else mapped on their own.
+ */
+static int phyr_dma_map_ranges(struct device *dev, const struct phyr *p,
+			       struct phyr_dma *dma)
+{
+	bool iova = dma_use_iova(&dma->state);
+	unsigned long done = 0;
+	struct phyr_range r;
+	struct phyr_iter it;
+	int ret = 0;
+
+	dma->addrs = kvmalloc_array(p->nr_ranges, sizeof(*dma->addrs),
+				    GFP_KERNEL);
+	if (!dma->addrs) {
+		if (iova)
+			dma_iova_free(dev, &dma->state);
+		return -ENOMEM;
+	}
+	phyr_for_each_range(p, &it, &r) {
+		unsigned long a = dma->attrs;
+		dma_addr_t *addr = &dma->addrs[r.index];
+
+		switch (phyr_range_plan(dev, &r, &a)) {
+		case PHYR_BUS:
+			*addr = r.meta->provider ?
+				pci_p2pdma_bus_addr_map(r.meta->provider,
+							r.phys) : r.phys;
+			break;
+		case PHYR_LINK:
+			if (iova) {
+				ret = dma_iova_link(dev, &dma->state, r.phys,
+						    dma->mapped, r.len,
+						    dma->dir, a);
+				if (ret)
+					break;
+				*addr = dma->state.addr + dma->mapped;
+				dma->mapped += r.len;
+				break;
+			}
+			fallthrough;
+		case PHYR_SINGLE:
+			*addr = dma_map_phys(dev, r.phys, r.len, dma->dir, a);
+			ret = dma_mapping_error(dev, *addr);
+			break;
+		}
+		if (ret)
+			break;
+		done = r.index + 1;
+	}
+	if (!ret && iova && dma->mapped)
+		ret = dma_iova_sync(dev, &dma->state, 0, dma->mapped);
+	if (ret) {
+		phyr_dma_undo(dev, p, dma, done);
+		return ret;
+	}
+	dma->nr = p->nr_ranges;
+	return 0;
 }
 
 /**
@@ -885,12 +1019,16 @@ static void phyr_dma_unmap_ranges(struct device *dev, const struct phyr *p,
  *         DMA_ATTR_SKIP_CPU_SYNC for uncached or write-combined memory)
  * @dma: filled with the mapping
  *
- * With an IOMMU the whole list gets one IOVA range: one dma_iova_try_alloc,
- * a dma_iova_link per range, one dma_iova_sync.  Otherwise (no IOMMU, the
- * IOMMU declines, ranges that cannot share one IOVA range, or P2P ranges
- * that use bus addresses) every range is mapped on its own and its DMA
- * address is kept in @dma->addrs, one dma_addr_t per range.  Ranges marked
- * PHYR_META_DEVICE_ADDR are DMA addresses of @dev already: taken as they are.
+ * With an IOMMU, CPU memory (and P2P memory reached through the host
+ * bridge) goes into one IOVA range: one dma_iova_try_alloc, a
+ * dma_iova_link per range, one dma_iova_sync.  When that is the whole
+ * list, it is one contiguous range of device addresses and @dma->addrs
+ * stays NULL.  P2P memory the device reaches by PCI bus address takes that
+ * address, without IOVA; shared (decrypted) memory is mapped on its own;
+ * then every range's address is kept in @dma->addrs.  Without an IOMMU
+ * (or when it declines, or range boundaries do not fall on its pages)
+ * every range is mapped on its own.  Ranges marked PHYR_META_DEVICE_ADDR
+ * are DMA addresses of @dev already: taken as they are.
  *
  * Return: 0; -EINVAL for an empty list; -EOPNOTSUPP for a range behind a
  * private interconnect; -EREMOTEIO for a P2P range the device cannot reach;
@@ -900,72 +1038,32 @@ int phyr_dma_map(struct device *dev, const struct phyr *p,
 		 enum dma_data_direction dir, unsigned long attrs,
 		 struct phyr_dma *dma)
 {
+	unsigned long a;
 	struct phyr_range r;
 	struct phyr_iter it;
-	bool one_iova;
+	bool iova_ok;
+	u64 link;
 	int ret;
 
 	*dma = (struct phyr_dma){ .dir = dir, .attrs = attrs };
 	if (phyr_empty(p))
 		return -EINVAL;
-	ret = phyr_dma_check(dev, p, attrs, &one_iova);
+	ret = phyr_dma_check(dev, p, attrs, &link, &iova_ok);
 	if (ret)
 		return ret;
 
-	if (one_iova) {
-		phyr_iter_start(&it, p);
-		phyr_iter_next(&it, &r);
-		if (dma_iova_try_alloc(dev, &dma->state, r.phys, p->length)) {
-			phyr_for_each_range(p, &it, &r) {
-				unsigned long a = attrs;
-				enum pci_p2pdma_map_type type;
-
-				phyr_range_attrs(dev, &r, &a, &type);
-				ret = dma_iova_link(dev, &dma->state, r.phys,
-						    r.offset, r.len, dir, a);
-				if (ret)
-					goto err_iova;
-				dma->mapped += r.len;
-			}
-			ret = dma_iova_sync(dev, &dma->state, 0, dma->mapped);
-			if (ret)
-				goto err_iova;
-			dma->nr = p->nr_ranges;
-			return 0;
+	if (link && iova_ok) {
+		/* the first linked range sets the IOVA's offset in its page */
+		phyr_for_each_range(p, &it, &r) {
+			a = attrs;
+			if (phyr_range_plan(dev, &r, &a) == PHYR_LINK)
+				break;
 		}
+		if (dma_iova_try_alloc(dev, &dma->state, r.phys, link) &&
+		    link == p->length)
+			return phyr_dma_map_iova(dev, p, dma);
 	}
-
-	dma->addrs = kvmalloc_array(p->nr_ranges, sizeof(*dma->addrs),
-				    GFP_KERNEL);
-	if (!dma->addrs)
-		return -ENOMEM;
-	phyr_for_each_range(p, &it, &r) {
-		unsigned long a = attrs;
-		enum pci_p2pdma_map_type type;
-
-		phyr_range_attrs(dev, &r, &a, &type);
-		if (type == PCI_P2PDMA_MAP_BUS_ADDR) {
-			dma->addrs[r.index] = r.meta->provider ?
-				pci_p2pdma_bus_addr_map(r.meta->provider,
-							r.phys) : r.phys;
-			continue;
-		}
-		dma->addrs[r.index] = dma_map_phys(dev, r.phys, r.len, dir, a);
-		ret = dma_mapping_error(dev, dma->addrs[r.index]);
-		if (ret) {
-			phyr_dma_unmap_ranges(dev, p, dma, r.index);
-			kvfree(dma->addrs);
-			dma->addrs = NULL;
-			return ret;
-		}
-	}
-	dma->nr = p->nr_ranges;
-	return 0;
-
-err_iova:
-	phyr_iova_unlink(dev, p, dma, dma->mapped);
-	dma->mapped = 0;
-	return ret;
+	return phyr_dma_map_ranges(dev, p, dma);
 }
 EXPORT_SYMBOL_GPL(phyr_dma_map);
 
@@ -978,12 +1076,10 @@ EXPORT_SYMBOL_GPL(phyr_dma_map);
 void phyr_dma_unmap(struct device *dev, const struct phyr *p,
 		    struct phyr_dma *dma)
 {
-	if (dma->addrs) {
-		phyr_dma_unmap_ranges(dev, p, dma, dma->nr);
-		kvfree(dma->addrs);
-	} else if (dma->nr) {
+	if (dma->addrs)
+		phyr_dma_undo(dev, p, dma, dma->nr);
+	else if (dma->nr)
 		phyr_iova_unlink(dev, p, dma, dma->mapped);
-	}
 	*dma = (struct phyr_dma){};
 }
 EXPORT_SYMBOL_GPL(phyr_dma_unmap);

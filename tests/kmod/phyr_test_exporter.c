@@ -581,6 +581,7 @@ static int pte_probe_mixed(struct device *dev, const struct phyr *buf,
 			   struct pte_p2p_probe *arg)
 {
 	struct page *pages[2] = {};
+	dma_addr_t cpu_next = 0;
 	struct phyr_range r;
 	struct phyr_iter it;
 	struct phyr_dma dma;
@@ -618,7 +619,11 @@ static int pte_probe_mixed(struct device *dev, const struct phyr *buf,
 				arg->p2p_dma = a;
 			continue;
 		}
-		arg->cpu_ranges++;
+		/* linked one after the other into the IOVA range? */
+		if (arg->cpu_ranges++)
+			arg->cpu_iova = dma_use_iova(&dma.state) &&
+					a == cpu_next;
+		cpu_next = a + r.len;
 		arg->cpu_direct += a == phys_to_dma(dev, r.phys);
 	}
 	phyr_dma_unmap(dev, &mixed, &dma);
@@ -690,6 +695,7 @@ static long pte_p2p_probe(struct pte_p2p_probe __user *uarg)
 	arg.p2p_dma = 0;
 	arg.cpu_ranges = 0;
 	arg.cpu_direct = 0;
+	arg.cpu_iova = 0;
 	ret = pte_probe_mixed(&pdev->dev, phyr, &arg);
 	dma_buf_unmap_attachment_phyr(attach, phyr, DMA_BIDIRECTIONAL);
 out_unlock:

@@ -86,6 +86,8 @@ struct pte_p2p_probe {
 	__u64 p2p_dma;		/* out: its DMA address for the client */
 	__u32 cpu_ranges;	/* out: CPU ranges of the mixed list */
 	__u32 cpu_direct;	/* out: of them mapped at phys_to_dma() */
+	__u32 cpu_iova;		/* out: they share one IOVA range */
+	__u32 pad;
 };
 
 #define PTE_IOC_MAGIC	'p'

@@ -46,6 +46,7 @@ static struct ibv_mr *lmr;
 /* The P2P source and the two devices that would reach it. */
 static char src_bdf[32], beside_bdf[32], across_bdf[32];
 static int container = -1, group = -1, device = -1, buf_fd = -1;
+static int iommu;	/* VFIO with a real IOMMU group, not no-IOMMU mode */
 static volatile uint8_t *bar;	/* the BAR, mapped through VFIO */
 static size_t bar_len;
 
@@ -168,6 +169,7 @@ static int open_vfio(void)
 	if (noiommu)
 		snprintf(path, sizeof(path), "/dev/vfio/noiommu-%s", grp);
 	mode = noiommu ? "no-IOMMU" : "IOMMU";
+	iommu = !noiommu;
 	container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	group = open(path, O_RDWR | O_CLOEXEC);
 	if (container < 0 || group < 0)
@@ -175,10 +177,11 @@ static int open_vfio(void)
 	if (ioctl(group, VFIO_GROUP_GET_STATUS, &gs) ||
 	    !(gs.flags & VFIO_GROUP_FLAGS_VIABLE))
 		return rt_fail(errno, "VFIO group %s not viable", grp);
-	if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container) ||
-	    ioctl(container, VFIO_SET_IOMMU,
+	if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container))
+		return rt_fail(errno, "VFIO_GROUP_SET_CONTAINER (%s)", mode);
+	if (ioctl(container, VFIO_SET_IOMMU,
 		  noiommu ? VFIO_NOIOMMU_IOMMU : VFIO_TYPE1v2_IOMMU))
-		return rt_fail(errno, "VFIO container (%s)", mode);
+		return rt_fail(errno, "VFIO_SET_IOMMU (%s)", mode);
 	device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, src_bdf);
 	if (device < 0)
 		return rt_fail(errno, "VFIO_GROUP_GET_DEVICE_FD %s", src_bdf);
@@ -444,19 +447,26 @@ static int t_map_types(void)
 	       "(1 = write-combined)\n", b.nr_ranges, b.p2p_ranges, b.cache);
 	printf("  beside (%s): %s; mapped %d; BAR at phys %#" PRIx64
 	       " -> dma %#" PRIx64 " (bus %#" PRIx64 "); host pages %u/%u "
-	       "direct\n", beside_bdf, map_name(b.map_type), b.map_err,
+	       "direct, %s\n", beside_bdf, map_name(b.map_type), b.map_err,
 	       (uint64_t)b.p2p_phys, (uint64_t)b.p2p_dma, (uint64_t)b.p2p_bus,
-	       b.cpu_direct, b.cpu_ranges);
+	       b.cpu_direct, b.cpu_ranges,
+	       b.cpu_iova ? "in one IOVA range" : "no IOVA range");
 	printf("  across (%s): %s; mapped %d (%s)\n", across_bdf,
 	       map_name(a.map_type), a.map_err, strerror(-a.map_err));
 	if (b.p2p_ranges != 1 || b.cache != 1)
 		return rt_fail(0, "the BAR's list must be one P2P range, "
 			       "write-combined (prefetchable BAR)");
+	/*
+	 * The BAR by bus address, without IOVA; the host pages beside it as
+	 * usual: at their physical addresses without an IOMMU, linked into
+	 * one IOVA range with one.
+	 */
 	if (b.map_type != PTE_MAP_BUS_ADDR || b.map_err ||
 	    b.p2p_dma != b.p2p_bus || b.cpu_ranges != 2 ||
-	    b.cpu_direct != b.cpu_ranges)
-		return rt_fail(0, "beside the BAR: want a bus address and the "
-			       "host pages mapped as usual");
+	    (iommu ? !b.cpu_iova : b.cpu_direct != b.cpu_ranges))
+		return rt_fail(0, "beside the BAR: want a bus address, and the "
+			       "host pages %s", iommu ? "in one IOVA range" :
+			       "at their physical addresses");
 	if (a.map_type == PTE_MAP_NOT_SUPPORTED ? a.map_err != -EREMOTEIO :
 	    a.map_type != PTE_MAP_THRU_HOST_BRIDGE || a.map_err)
 		return rt_fail(0, "across the host bridge: want through it, "
