@@ -9,6 +9,7 @@
 #include <kunit/static_stub.h>
 #include <kunit/visibility.h>
 #include <linux/bitfield.h>
+#include <linux/cc_platform.h>
 #include <linux/dma-mapping.h>
 #include <linux/export.h>
 #include <linux/log2.h>
@@ -750,6 +751,12 @@ static int phyr_range_attrs(struct device *dev, const struct phyr_range *r,
 	}
 	if (m->cc == PHYR_CC_SHARED)
 		*attrs |= DMA_ATTR_CC_SHARED;
+	/*
+	 * Encrypted device memory (a TDISP device in a confidential guest):
+	 * the DMA API of Linux 7.2 maps device memory as shared only.
+	 */
+	else if (m->provider && cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT))
+		return -EOPNOTSUPP;
 	if (m->provider) {
 		*type = pci_p2pdma_map_type(m->provider, dev);
 		if (*type == PCI_P2PDMA_MAP_NOT_SUPPORTED)
@@ -1031,8 +1038,10 @@ static int phyr_dma_map_ranges(struct device *dev, const struct phyr *p,
  * are DMA addresses of @dev already: taken as they are.
  *
  * Return: 0; -EINVAL for an empty list; -EOPNOTSUPP for a range behind a
- * private interconnect; -EREMOTEIO for a P2P range the device cannot reach;
- * -ENOMEM or the DMA layer's error.  On error nothing is mapped.
+ * private interconnect, or encrypted device memory in a confidential guest
+ * (Linux 7.2 can only map device memory as shared); -EREMOTEIO for a P2P
+ * range the device cannot reach; -ENOMEM or the DMA layer's error.  On
+ * error nothing is mapped.
  */
 int phyr_dma_map(struct device *dev, const struct phyr *p,
 		 enum dma_data_direction dir, unsigned long attrs,

@@ -258,6 +258,23 @@ int rt_rdma_status(struct rt_dev *d, struct ibv_qp *qp, enum ibv_wr_opcode op,
 	return rt_send_status(d, qp, &wr, st);
 }
 
+int rt_rdma(struct rt_dev *d, struct ibv_qp *qp, enum ibv_wr_opcode op,
+	    void *local, uint32_t len, uint32_t lkey, uint64_t remote,
+	    uint32_t rkey)
+{
+	enum ibv_wc_status st;
+
+	if (rt_rdma_status(d, qp, op, local, len, lkey, remote, rkey, &st))
+		return -1;
+	if (st != IBV_WC_SUCCESS)
+		return rt_fail(0, "%s of %u bytes at %#llx completed with %s",
+			       op == IBV_WR_RDMA_WRITE ? "WRITE" :
+			       op == IBV_WR_RDMA_READ ? "READ" : "RDMA op", len,
+			       (unsigned long long)remote,
+			       ibv_wc_status_str(st));
+	return 0;
+}
+
 int rt_reconnect(struct rt_dev *d, struct ibv_qp **a, struct ibv_qp **b)
 {
 	if (*a)

@@ -51,6 +51,10 @@ int rt_send_status(struct rt_dev *d, struct ibv_qp *qp,
 int rt_rdma_status(struct rt_dev *d, struct ibv_qp *qp, enum ibv_wr_opcode op,
 		   void *local, uint32_t len, uint32_t lkey, uint64_t remote,
 		   uint32_t rkey, enum ibv_wc_status *st);
+/* The same, failing (with a message) unless it completes successfully. */
+int rt_rdma(struct rt_dev *d, struct ibv_qp *qp, enum ibv_wr_opcode op,
+	    void *local, uint32_t len, uint32_t lkey, uint64_t remote,
+	    uint32_t rkey);
 /* A new connected pair in place of *a, *b (an error leaves QPs in error). */
 int rt_reconnect(struct rt_dev *d, struct ibv_qp **a, struct ibv_qp **b);
 
