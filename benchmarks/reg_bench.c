@@ -199,6 +199,41 @@ static void memcpy_ceiling(void)
 	free(b);
 }
 
+/*
+ * Size the hugetlb pool @kind draws from for @len bytes (0: empty it);
+ * -1 when the kernel cannot give that many pages.  1 GiB pages come only
+ * from the boot command line (hugepagesz=1G hugepages=N: phyrlab bench
+ * asks for them) and a CPU with pdpe1gb, so that pool is only checked:
+ * once given back, 1 GiB pages cannot be had again without CONTIG_ALLOC.
+ */
+static int hugetlb_pool(enum kind kind, size_t len)
+{
+	static const char *const pool[] = {
+		[ANON_HUGETLB] = "/proc/sys/vm/nr_hugepages",
+		[MEMFD_HUGETLB] = "/proc/sys/vm/nr_hugepages",
+		[ANON_HUGETLB_1G] =
+		"/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages",
+	};
+	size_t page = kind == ANON_HUGETLB_1G ? GPAGE : HPAGE;
+	char n[32];
+
+	if (kind >= sizeof(pool) / sizeof(pool[0]) || !pool[kind])
+		return 0;
+	snprintf(n, sizeof(n), "%zu", len / page);
+	if (kind != ANON_HUGETLB_1G)
+		write_file(pool[kind], n);
+	if (len && read_long(pool[kind]) < (long)(len / page)) {
+		printf("PHYRLAB-BENCH {\"what\":\"reg-skipped\","
+		       "\"kind\":\"%s\",\"bytes\":%zu,"
+		       "\"why\":\"no %zu MiB hugetlb pages\"}\n",
+		       kind_name[kind], len, page >> 20);
+		if (kind != ANON_HUGETLB_1G)
+			write_file(pool[kind], "0");
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 4 * KiB, 64 * KiB, MiB, 16 * MiB,
@@ -262,25 +297,16 @@ int main(int argc, char **argv)
 
 			if (len > max)
 				break;
-			/* huge kinds come in 2 MiB pages */
-			if (k != ANON_FRAGMENTED && len < HPAGE)
+			/* huge kinds come in 2 MiB or 1 GiB pages */
+			if (k != ANON_FRAGMENTED && k != ANON_CONTIGUOUS &&
+			    len < (k == ANON_HUGETLB_1G ? GPAGE : HPAGE))
 				continue;
-			if ((k == ANON_HUGETLB || k == MEMFD_HUGETLB)) {
-				char n[32];
-
-				snprintf(n, sizeof(n), "%zu", len / HPAGE);
-				write_file("/proc/sys/vm/nr_hugepages", n);
-				if (read_long("/proc/sys/vm/nr_hugepages") <
-				    (long)(len / HPAGE)) {
-					fprintf(stderr, "%s %zu: no hugetlb "
-						"pages\n", kind_name[k], len);
-					continue;
-				}
-			}
+			if (hugetlb_pool(k, len))
+				continue;
 			if (((kinds[k] & 1) && one(&d, k, 0, len, reps)) ||
 			    ((kinds[k] & 2) && one(&d, k, 1, len, reps)))
 				return 1;
-			write_file("/proc/sys/vm/nr_hugepages", "0");
+			hugetlb_pool(k, 0);
 		}
 	}
 	rt_close(&d);

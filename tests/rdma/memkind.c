@@ -12,6 +12,10 @@
 #include "memkind.h"
 #include "rdmatest.h"
 
+#ifndef MAP_HUGE_1GB
+#define MAP_HUGE_1GB (30 << MAP_HUGE_SHIFT)
+#endif
+
 int64_t vmstat(const char *key)
 {
 	char name[64];
@@ -69,10 +73,9 @@ int write_file(const char *path, const char *val)
 const char *const kind_name[] = {
 	"anon-fragmented", "anon-thp", "anon-hugetlb", "memfd-shmem",
 	"memfd-shmem-huge", "memfd-hugetlb", "memfd-private",
+	"anon-contiguous", "anon-hugetlb-1g",
 };
 
-
-/* Map @len bytes (a multiple of 2 MiB for huge kinds), populated. */
 /*
  * Populate @p so that no two neighbouring pages are physically contiguous:
  * each page is faulted in right after a page of a spacer mapping, so the
@@ -102,6 +105,49 @@ static int fragment(uint8_t *p, size_t len)
 	return 0;
 }
 
+/* A total of this process's memory from /proc/self/smaps_rollup. */
+static long smaps_kb(const char *key)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[128];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			kb = strtol(line + strlen(key), NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+/*
+ * Populate @p with transparent huge pages and split each into 4 KiB pages
+ * (debugfs split_huge_pages): order-0 folios that stay physically
+ * contiguous 2 MiB at a time.  Collapsing them back is then forbidden.
+ */
+static int contiguous(uint8_t *p, size_t len)
+{
+	char cmd[96];
+	long kb;
+
+	if (madvise(p, len, MADV_HUGEPAGE))
+		return rt_fail(errno, "madvise(MADV_HUGEPAGE)");
+	memset(p, 1, len);
+	snprintf(cmd, sizeof(cmd), "%d,0x%lx,0x%lx", getpid(),
+		 (unsigned long)p, (unsigned long)(p + len));
+	if (write_file("/sys/kernel/debug/split_huge_pages", cmd))
+		return rt_fail(errno, "split_huge_pages");
+	if (madvise(p, len, MADV_NOHUGEPAGE))
+		return rt_fail(errno, "madvise(MADV_NOHUGEPAGE)");
+	/* this is the process's only anonymous memory that could be huge */
+	kb = smaps_kb("AnonHugePages:");
+	if (kb)
+		return rt_fail(kb < 0 ? EIO : EBUSY, "AnonHugePages %ld kB "
+			       "after the split", kb);
+	return 0;
+}
+
 int region_map(struct region *r, enum kind kind, size_t len)
 {
 	int prot = PROT_READ | PROT_WRITE;
@@ -119,21 +165,32 @@ int region_map(struct region *r, enum kind kind, size_t len)
 			return -1;
 		break;
 	case ANON_THP:
-		/* over-allocate to align on 2 MiB */
-		p = mmap(NULL, len + HPAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
+	case ANON_CONTIGUOUS: {
+		/* over-allocate to align on 2 MiB, whole huge pages */
+		size_t huge = (len + HPAGE - 1) & ~(HPAGE - 1);
+
+		p = mmap(NULL, huge + HPAGE, prot,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
 			return rt_fail(errno, "mmap");
 		r->map = p;
-		r->map_len = len + HPAGE;
+		r->map_len = huge + HPAGE;
 		p = (uint8_t *)(((uintptr_t)p + HPAGE - 1) & ~(HPAGE - 1));
+		if (kind == ANON_CONTIGUOUS) {
+			if (contiguous(p, huge))
+				return -1;
+			break;
+		}
 		if (madvise(p, len, MADV_HUGEPAGE))
 			return rt_fail(errno, "madvise(MADV_HUGEPAGE)");
 		memset(p, 1, len);
 		break;
+	}
 	case ANON_HUGETLB:
+	case ANON_HUGETLB_1G:
 		p = mmap(NULL, len, prot,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+			 (kind == ANON_HUGETLB_1G ? MAP_HUGE_1GB : 0), -1, 0);
 		if (p == MAP_FAILED)
 			return rt_fail(errno, "mmap(MAP_HUGETLB)");
 		memset(p, 1, len);

@@ -14,6 +14,7 @@
 #define MiB (1024 * KiB)
 #define GiB (1024 * MiB)
 #define HPAGE (2 * MiB)
+#define GPAGE GiB
 
 enum kind {
 	ANON_FRAGMENTED,	/* 4 KiB pages, no two neighbours contiguous */
@@ -23,8 +24,10 @@ enum kind {
 	MEMFD_SHMEM_HUGE,	/* memfd on huge shmem, shared mapping */
 	MEMFD_HUGETLB,		/* memfd on hugetlbfs, shared mapping */
 	MEMFD_PRIVATE,		/* memfd, private mapping: GUP */
+	ANON_CONTIGUOUS,	/* 4 KiB pages, physically contiguous */
+	ANON_HUGETLB_1G,	/* MAP_HUGETLB | MAP_HUGE_1GB, private */
 };
-#define NR_KINDS (MEMFD_PRIVATE + 1)
+#define NR_KINDS (ANON_HUGETLB_1G + 1)
 
 extern const char *const kind_name[NR_KINDS];
 
@@ -37,7 +40,10 @@ struct region {
 	int fd;
 };
 
-/* Map @len bytes (a multiple of 2 MiB for huge kinds), populated. */
+/*
+ * Map @len bytes, populated: a multiple of 2 MiB for the huge kinds, of
+ * 1 GiB for ANON_HUGETLB_1G.
+ */
 int region_map(struct region *r, enum kind kind, size_t len);
 void region_unmap(struct region *r);
 /* Physically contiguous runs of a mapping, from /proc/self/pagemap. */
