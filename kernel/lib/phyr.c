@@ -823,12 +823,13 @@ static enum phyr_how phyr_range_plan(struct device *dev,
 
 /*
  * One pass before anything is mapped: refuse what cannot be mapped at all,
- * count the bytes that would go into an IOVA range (*link) and decide
- * whether they can share one (*iova_ok): every boundary between two of
- * them must fall on an IOMMU page.
+ * count the bytes that would go into an IOVA range (*link, the first of
+ * them at *first) and decide whether they can share one (*iova_ok): every
+ * boundary between two of them must fall on an IOMMU page.
  */
 static int phyr_dma_check(struct device *dev, const struct phyr *p,
-			  unsigned long attrs, u64 *link, bool *iova_ok)
+			  unsigned long attrs, u64 *link, phys_addr_t *first,
+			  bool *iova_ok)
 {
 	/* the IOMMU's page may be larger than the CPU's */
 	unsigned long gran = max_t(unsigned long, PAGE_SIZE,
@@ -849,7 +850,9 @@ static int phyr_dma_check(struct device *dev, const struct phyr *p,
 			return ret;
 		if (phyr_range_how(type, a) != PHYR_LINK)
 			continue;
-		if (have_link && (!end_ok || !IS_ALIGNED(r.phys, gran)))
+		if (!have_link)
+			*first = r.phys;
+		else if (!end_ok || !IS_ALIGNED(r.phys, gran))
 			*iova_ok = false;
 		end_ok = IS_ALIGNED(r.phys + r.len, gran);
 		have_link = true;
@@ -896,8 +899,8 @@ static void phyr_iova_unlink(struct device *dev, const struct phyr *p,
 }
 
 /*
- * Undo a mapping with per-range addresses: the ranges before @end that
- * were mapped on their own, then the IOVA range if there is one.
+ * Undo a mapping: the ranges before @end that were mapped on their own,
+ * then the IOVA range if there is one.
  */
 static void phyr_dma_undo(struct device *dev, const struct phyr *p,
 			  struct phyr_dma *dma, unsigned long end)
@@ -906,16 +909,19 @@ static void phyr_dma_undo(struct device *dev, const struct phyr *p,
 	struct phyr_range r;
 	struct phyr_iter it;
 
-	phyr_for_each_range(p, &it, &r) {
-		unsigned long attrs = dma->attrs;
-		enum phyr_how how;
+	/* without per-range addresses, everything was linked */
+	if (dma->addrs) {
+		phyr_for_each_range(p, &it, &r) {
+			unsigned long attrs = dma->attrs;
+			enum phyr_how how;
 
-		if (r.index >= end)
-			break;
-		how = phyr_range_plan(dev, &r, &attrs);
-		if (how == PHYR_SINGLE || (how == PHYR_LINK && !iova))
-			dma_unmap_phys(dev, dma->addrs[r.index], r.len, dma->dir,
-				       attrs);
+			if (r.index >= end)
+				break;
+			how = phyr_range_plan(dev, &r, &attrs);
+			if (how == PHYR_SINGLE || (how == PHYR_LINK && !iova))
+				dma_unmap_phys(dev, dma->addrs[r.index], r.len,
+					       dma->dir, attrs);
+		}
 	}
 	if (iova && dma->mapped)
 		phyr_iova_unlink(dev, p, dma, dma->mapped);
@@ -926,41 +932,14 @@ static void phyr_dma_undo(struct device *dev, const struct phyr *p,
 	dma->mapped = 0;
 }
 
-/* The whole list in one IOVA range, at the ranges' own offsets. */
-static int phyr_dma_map_iova(struct device *dev, const struct phyr *p,
-			     struct phyr_dma *dma)
-{
-	struct phyr_range r;
-	struct phyr_iter it;
-	int ret;
-
-	phyr_for_each_range(p, &it, &r) {
-		unsigned long a = dma->attrs;
-
-		phyr_range_plan(dev, &r, &a);
-		ret = dma_iova_link(dev, &dma->state, r.phys, r.offset, r.len,
-				    dma->dir, a);
-		if (ret)
-			goto err;
-		dma->mapped += r.len;
-	}
-	ret = dma_iova_sync(dev, &dma->state, 0, dma->mapped);
-	if (ret)
-		goto err;
-	dma->nr = p->nr_ranges;
-	return 0;
-err:
-	phyr_iova_unlink(dev, p, dma, dma->mapped);
-	dma->mapped = 0;
-	return ret;
-}
-
 /*
- * Per-range addresses: P2P bus addresses as they are, the rest linked
- * into the IOVA range when there is one, else mapped on their own.
+ * Map every range: P2P bus addresses as they are, the rest linked into the
+ * IOVA range when there is one, else mapped on their own.  Per-range
+ * addresses are kept unless the IOVA range holds the whole list, which is
+ * then one contiguous run of device addresses.
  */
 static int phyr_dma_map_ranges(struct device *dev, const struct phyr *p,
-			       struct phyr_dma *dma)
+			       u64 link, struct phyr_dma *dma)
 {
 	bool iova = dma_use_iova(&dma->state);
 	unsigned long done = 0;
@@ -968,22 +947,24 @@ static int phyr_dma_map_ranges(struct device *dev, const struct phyr *p,
 	struct phyr_iter it;
 	int ret = 0;
 
-	dma->addrs = kvmalloc_array(p->nr_ranges, sizeof(*dma->addrs),
-				    GFP_KERNEL);
-	if (!dma->addrs) {
-		if (iova)
-			dma_iova_free(dev, &dma->state);
-		return -ENOMEM;
+	if (!iova || link != p->length) {
+		dma->addrs = kvmalloc_array(p->nr_ranges, sizeof(*dma->addrs),
+					    GFP_KERNEL);
+		if (!dma->addrs) {
+			if (iova)
+				dma_iova_free(dev, &dma->state);
+			return -ENOMEM;
+		}
 	}
 	phyr_for_each_range(p, &it, &r) {
 		unsigned long a = dma->attrs;
-		dma_addr_t *addr = &dma->addrs[r.index];
+		dma_addr_t addr;
 
 		switch (phyr_range_plan(dev, &r, &a)) {
 		case PHYR_BUS:
-			*addr = r.meta->provider ?
-				pci_p2pdma_bus_addr_map(r.meta->provider,
-							r.phys) : r.phys;
+			addr = r.meta->provider ?
+			       pci_p2pdma_bus_addr_map(r.meta->provider,
+						       r.phys) : r.phys;
 			break;
 		case PHYR_LINK:
 			if (iova) {
@@ -992,18 +973,20 @@ static int phyr_dma_map_ranges(struct device *dev, const struct phyr *p,
 						    dma->dir, a);
 				if (ret)
 					break;
-				*addr = dma->state.addr + dma->mapped;
+				addr = dma->state.addr + dma->mapped;
 				dma->mapped += r.len;
 				break;
 			}
 			fallthrough;
 		case PHYR_SINGLE:
-			*addr = dma_map_phys(dev, r.phys, r.len, dma->dir, a);
-			ret = dma_mapping_error(dev, *addr);
+			addr = dma_map_phys(dev, r.phys, r.len, dma->dir, a);
+			ret = dma_mapping_error(dev, addr);
 			break;
 		}
 		if (ret)
 			break;
+		if (dma->addrs)
+			dma->addrs[r.index] = addr;
 		done = r.index + 1;
 	}
 	if (!ret && iova && dma->mapped)
@@ -1047,9 +1030,7 @@ int phyr_dma_map(struct device *dev, const struct phyr *p,
 		 enum dma_data_direction dir, unsigned long attrs,
 		 struct phyr_dma *dma)
 {
-	unsigned long a;
-	struct phyr_range r;
-	struct phyr_iter it;
+	phys_addr_t first = 0;
 	bool iova_ok;
 	u64 link;
 	int ret;
@@ -1057,22 +1038,13 @@ int phyr_dma_map(struct device *dev, const struct phyr *p,
 	*dma = (struct phyr_dma){ .dir = dir, .attrs = attrs };
 	if (phyr_empty(p))
 		return -EINVAL;
-	ret = phyr_dma_check(dev, p, attrs, &link, &iova_ok);
+	ret = phyr_dma_check(dev, p, attrs, &link, &first, &iova_ok);
 	if (ret)
 		return ret;
-
-	if (link && iova_ok) {
-		/* the first linked range sets the IOVA's offset in its page */
-		phyr_for_each_range(p, &it, &r) {
-			a = attrs;
-			if (phyr_range_plan(dev, &r, &a) == PHYR_LINK)
-				break;
-		}
-		if (dma_iova_try_alloc(dev, &dma->state, r.phys, link) &&
-		    link == p->length)
-			return phyr_dma_map_iova(dev, p, dma);
-	}
-	return phyr_dma_map_ranges(dev, p, dma);
+	/* the first linked range sets the IOVA's offset in its page */
+	if (link && iova_ok)
+		dma_iova_try_alloc(dev, &dma->state, first, link);
+	return phyr_dma_map_ranges(dev, p, link, dma);
 }
 EXPORT_SYMBOL_GPL(phyr_dma_map);
 
@@ -1085,10 +1057,8 @@ EXPORT_SYMBOL_GPL(phyr_dma_map);
 void phyr_dma_unmap(struct device *dev, const struct phyr *p,
 		    struct phyr_dma *dma)
 {
-	if (dma->addrs)
+	if (dma->nr)
 		phyr_dma_undo(dev, p, dma, dma->nr);
-	else if (dma->nr)
-		phyr_iova_unlink(dev, p, dma, dma->mapped);
 	*dma = (struct phyr_dma){};
 }
 EXPORT_SYMBOL_GPL(phyr_dma_unmap);

@@ -44,6 +44,7 @@
 #define _LINUX_PHYR_H
 
 #include <linux/bits.h>
+#include <linux/cc_platform.h>
 #include <linux/types.h>
 #include <linux/mm_types.h>
 #include <linux/dma-direction.h>
@@ -97,6 +98,17 @@ struct phyr_meta {
 
 /* Ordinary CPU memory: write-back, private, no provider. */
 extern const struct phyr_meta phyr_meta_cpu;
+
+/*
+ * The confidential-computing state of device memory (a BAR) that an
+ * exporter hands out: a confidential guest reaches it decrypted, and
+ * phyr_dma_map() refuses it encrypted there.
+ */
+static inline u8 phyr_device_mem_cc(void)
+{
+	return cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT) ? PHYR_CC_SHARED :
+							     PHYR_CC_PRIVATE;
+}
 
 struct phyr_chunk;
 
