@@ -111,7 +111,7 @@ static int one(struct rt_dev *d, enum kind kind, int dmabuf, size_t len,
 	       int reps)
 {
 	long long exporter_bytes = 0;
-	size_t pages, runs;
+	size_t pages, runs, words;
 	char name[64];
 	struct region r;
 	int i, fd = -1;
@@ -120,7 +120,7 @@ static int one(struct rt_dev *d, enum kind kind, int dmabuf, size_t len,
 		 kind_name[kind] + (dmabuf ? strlen("memfd-") : 0));
 	if (region_map(&r, kind, len))
 		return -1;
-	if (pfn_runs(r.base, len, &pages, &runs) ||
+	if (pfn_runs(r.base, len, &pages, &runs, &words) ||
 	    (dmabuf && (fd = udmabuf_of(&r, &exporter_bytes)) < 0)) {
 		region_unmap(&r);
 		return -1;
@@ -164,11 +164,12 @@ static int one(struct rt_dev *d, enum kind kind, int dmabuf, size_t len,
 		t3 = now_ns();
 		printf("PHYRLAB-BENCH {\"what\":\"reg\",\"kind\":\"%s\","
 		       "\"bytes\":%zu,\"rep\":%d,\"pages\":%zu,\"runs\":%zu,"
+		       "\"words\":%zu,"
 		       "\"kernel_bytes\":%lld,\"memfree_delta\":%lld,"
 		       "\"reg_ns\":%.0f,\"dereg_ns\":%.0f,"
 		       "\"exporter_bytes\":%lld}\n",
-		       name, len, i, pages, runs, b1 - b0, m0 - m1, t1 - t0,
-		       t3 - t2, exporter_bytes);
+		       name, len, i, pages, runs, words, b1 - b0, m0 - m1,
+		       t1 - t0, t3 - t2, exporter_bytes);
 	}
 	if (fd >= 0)
 		close(fd);

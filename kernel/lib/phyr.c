@@ -74,6 +74,41 @@ static inline u64 phyr_pack(u64 pfn, u64 npages)
 	return pfn << PHYR_NPAGES_BITS | (npages - 1);
 }
 
+#define PHYR_PAIR_DELTA		(PHYR_PAIR - 1)
+
+static inline u64 phyr_word_pfn(u64 w)
+{
+	return w >> PHYR_NPAGES_BITS;
+}
+
+/* Pages of a page-granular word that is not a pair. */
+static inline u64 phyr_word_npages(u64 w)
+{
+	return (w & (PHYR_MAX_RUN_PAGES - 1)) + 1;
+}
+
+/* The page frame of the second page of a pair word. */
+static inline u64 phyr_pair_pfn(u64 w)
+{
+	return phyr_word_pfn(w) + sign_extend64(w & PHYR_PAIR_DELTA,
+						 PHYR_NPAGES_BITS - 2);
+}
+
+/*
+ * Make the last word, a lone page, a pair with the lone page at @pfn if it
+ * is close enough.
+ */
+static bool phyr_pair_up(u64 *w, u64 pfn)
+{
+	s64 delta = pfn - phyr_word_pfn(*w);
+
+	if (*w & (PHYR_PAIR | PHYR_PAIR_DELTA) ||
+	    delta < -(s64)PHYR_PAIR_REACH || delta >= (s64)PHYR_PAIR_REACH)
+		return false;
+	*w |= PHYR_PAIR | (delta & PHYR_PAIR_DELTA);
+	return true;
+}
+
 static bool phyr_meta_equal(const struct phyr_meta *a,
 			    const struct phyr_meta *b)
 {
@@ -88,6 +123,9 @@ static int phyr_meta_index(struct phyr *p, const struct phyr_meta *meta,
 	struct phyr_meta *m;
 	unsigned int i, cap;
 
+	/* most appends continue the meta of the last range */
+	if (p->nr_metas && phyr_meta_equal(&p->metas[p->cur_meta], meta))
+		return p->cur_meta;
 	for (i = 0; i < p->nr_metas; i++)
 		if (phyr_meta_equal(&p->metas[i], meta))
 			return i;
@@ -168,9 +206,31 @@ static int phyr_append_one(struct phyr *p, phys_addr_t phys, u64 len,
 				p->length += len;
 				return 0;
 			}
+		} else if (*w & PHYR_PAIR) {
+			u64 pfn = phyr_pair_pfn(*w), saved = *w;
+			int ret;
+
+			/*
+			 * The pair's second page grows: it moves to a word of
+			 * its own, the first page keeps this one.
+			 */
+			if (PFN_PHYS(pfn + 1) == phys &&
+			    PAGE_SIZE + len <= PHYR_MAX_RUN_PAGES * PAGE_SIZE) {
+				*w = phyr_pack(phyr_word_pfn(*w), 1);
+				p->nr_ranges--;
+				p->length -= PAGE_SIZE;
+				ret = phyr_append_one(p, PFN_PHYS(pfn),
+						      PAGE_SIZE + len, meta, gfp);
+				if (ret) {
+					*w = saved;
+					p->nr_ranges++;
+					p->length += PAGE_SIZE;
+				}
+				return ret;
+			}
 		} else {
-			u64 pfn = *w >> PHYR_NPAGES_BITS;
-			u64 n = (*w & (PHYR_MAX_RUN_PAGES - 1)) + 1;
+			u64 pfn = phyr_word_pfn(*w);
+			u64 n = phyr_word_npages(*w);
 			u64 bytes = n << PAGE_SHIFT;
 
 			if (PFN_PHYS(pfn + n) == phys &&
@@ -190,6 +250,11 @@ static int phyr_append_one(struct phyr *p, phys_addr_t phys, u64 len,
 					p->length += len;
 					return 0;
 				}
+			} else if (!wide && len == PAGE_SIZE &&
+				   phyr_pair_up(w, PHYS_PFN(phys))) {
+				p->nr_ranges++;
+				p->length += len;
+				return 0;
 			}
 		}
 	}
@@ -294,16 +359,26 @@ int phyr_append(struct phyr *p, phys_addr_t phys, u64 len,
 {
 	const u64 max = PHYR_MAX_RUN_PAGES * PAGE_SIZE;
 	struct phyr_mark mark;
+	u16 nr_metas;
 	u64 end;
 	int idx, ret = 0;
 
 	if (!len || check_add_overflow((u64)phys, len - 1, &end) ||
 	    end > PHYS_ADDR_MAX)
 		return -EINVAL;
-	phyr_mark(p, &mark);
+	nr_metas = p->nr_metas;
 	idx = phyr_meta_index(p, meta, gfp);
 	if (idx < 0)
 		return idx;
+	/* one range, the common case: phyr_append_one() fails cleanly */
+	if (len <= max - offset_in_page(phys)) {
+		ret = phyr_append_one(p, phys, len, idx, gfp);
+		if (ret)
+			p->nr_metas = nr_metas;
+		return ret;
+	}
+	phyr_mark(p, &mark);
+	mark.nr_metas = nr_metas;
 	while (len) {
 		/* split long runs at a page boundary (and at max length) */
 		u64 chunk = min(len, max - offset_in_page(phys));
@@ -406,6 +481,7 @@ static void phyr_iter_at_chunk(struct phyr_iter *it, u32 chunk)
 	it->offset = c->start;
 	it->index = c->first_index;
 	it->meta = c->meta;
+	it->second = false;
 }
 
 /**
@@ -444,8 +520,9 @@ bool phyr_iter_next(struct phyr_iter *it, struct phyr_range *r)
 				phyr_iter_at_chunk(it, it->chunk);
 			continue;
 		}
-		w = c->w[it->word++];
+		w = c->w[it->word];
 		if (phyr_is_esc(w)) {
+			it->word++;
 			if (FIELD_GET(PHYR_ESC_KIND, w) == PHYR_ESC_META) {
 				it->meta = FIELD_GET(PHYR_ESC_ARG, w);
 				continue;
@@ -453,16 +530,22 @@ bool phyr_iter_next(struct phyr_iter *it, struct phyr_range *r)
 			r->phys = c->w[it->word];
 			r->len = c->w[it->word + 1];
 			it->word += 2;
+		} else if (w & PHYR_PAIR) {
+			/* stay on the word until its second page is out */
+			r->phys = PFN_PHYS(it->second ? phyr_pair_pfn(w) :
+					   phyr_word_pfn(w));
+			r->len = PAGE_SIZE;
+			it->word += it->second;
+			it->second = !it->second;
 		} else {
-			r->phys = PFN_PHYS(w >> PHYR_NPAGES_BITS);
-			r->len = ((w & (PHYR_MAX_RUN_PAGES - 1)) + 1) << PAGE_SHIFT;
+			it->word++;
+			r->phys = PFN_PHYS(phyr_word_pfn(w));
+			r->len = phyr_word_npages(w) << PAGE_SHIFT;
 		}
 		r->offset = it->offset;
 		r->index = it->index++;
 		r->meta = &p->metas[it->meta];
 		it->offset += r->len;
-		it->last = *r;
-		it->has_last = true;
 		return true;
 	}
 	return false;
@@ -500,7 +583,7 @@ int phyr_find(const struct phyr *p, u64 offset, struct phyr_iter *hint,
 		}
 		if (offset >= hint->offset && phyr_iter_next(hint, r) &&
 		    offset - r->offset < r->len)
-			return 0;
+			goto found;
 	}
 	/* last chunk whose start is <= offset */
 	lo = 0;
@@ -517,9 +600,14 @@ int phyr_find(const struct phyr *p, u64 offset, struct phyr_iter *hint,
 	phyr_iter_at_chunk(it, lo);
 	while (phyr_iter_next(it, r))
 		if (offset - r->offset < r->len)
-			return 0;
+			goto found;
 	WARN_ON_ONCE(1);	/* lengths and chunk starts disagree */
 	return -ERANGE;
+found:
+	/* only look-ups keep the range for the next one */
+	it->last = *r;
+	it->has_last = true;
+	return 0;
 }
 EXPORT_SYMBOL_GPL(phyr_find);
 

@@ -228,12 +228,40 @@ void region_unmap(struct region *r)
 	r->fd = -1;
 }
 
-/* Frame numbers from /proc/self/pagemap (root only). */
-int pfn_runs(const uint8_t *p, size_t len, size_t *pages, size_t *runs)
+/* A phyr's words: see pfn_runs(). */
+struct phyr_words {
+	uint64_t start, prev, lone;
+	size_t words;
+	int lone_open;
+};
+
+/* The run start..prev ends: a word of its own, or half of a pair. */
+static void run_end(struct phyr_words *w)
+{
+	int64_t d = (int64_t)(w->start - w->lone);
+
+	if (w->start == w->prev && w->lone_open && d >= -(1ll << 22) &&
+	    d < (1ll << 22)) {
+		w->lone_open = 0;
+		return;
+	}
+	w->words++;
+	w->lone_open = w->start == w->prev;
+	w->lone = w->start;
+}
+
+/*
+ * Frame numbers from /proc/self/pagemap (root only).  @words, if not NULL,
+ * gets the number of 64-bit words a phyr spends on these runs: a lone page
+ * shares the word of the lone page before it when their frame numbers are
+ * less than 2^22 apart (include/linux/phyr.h).
+ */
+int pfn_runs(const uint8_t *p, size_t len, size_t *pages, size_t *runs,
+	     size_t *words)
 {
 	int fd = open("/proc/self/pagemap", O_RDONLY);
 	static uint64_t e[4096];
-	uint64_t prev = 0;
+	struct phyr_words w = { 0 };
 	size_t i = 0;
 
 	*pages = len / 4096;
@@ -251,11 +279,19 @@ int pfn_runs(const uint8_t *p, size_t len, size_t *pages, size_t *runs)
 		for (j = 0; j < n; j++, i++) {
 			uint64_t pfn = e[j] & ((1ull << 55) - 1);
 
-			if (!i || pfn != prev + 1)
+			if (!i || pfn != w.prev + 1) {
+				if (i)
+					run_end(&w);
 				(*runs)++;
-			prev = pfn;
+				w.start = pfn;
+			}
+			w.prev = pfn;
 		}
 	}
 	close(fd);
+	if (*pages)
+		run_end(&w);
+	if (words)
+		*words = w.words;
 	return 0;
 }

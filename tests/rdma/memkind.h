@@ -46,8 +46,12 @@ struct region {
  */
 int region_map(struct region *r, enum kind kind, size_t len);
 void region_unmap(struct region *r);
-/* Physically contiguous runs of a mapping, from /proc/self/pagemap. */
-int pfn_runs(const uint8_t *p, size_t len, size_t *pages, size_t *runs);
+/*
+ * Physically contiguous runs of a mapping, from /proc/self/pagemap, and
+ * the phyr words they take (@words may be NULL).
+ */
+int pfn_runs(const uint8_t *p, size_t len, size_t *pages, size_t *runs,
+	     size_t *words);
 
 int64_t vmstat(const char *key);
 /* nr_foll_pin_acquired - nr_foll_pin_released, counters folded first */

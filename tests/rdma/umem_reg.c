@@ -235,7 +235,7 @@ static int t_anon_sizes(void)
 
 	/* prove the fragmentation the corpus relies on */
 	if (region_map(&r, ANON_FRAGMENTED, 8 * MiB) ||
-	    pfn_runs(r.base, r.len, &pages, &runs))
+	    pfn_runs(r.base, r.len, &pages, &runs, NULL))
 		return -1;
 	region_unmap(&r);
 	printf("  anon-fragmented: %zu pages in %zu physical runs\n", pages,
@@ -258,7 +258,7 @@ static int t_thp(void)
 	struct region r;
 
 	if (region_map(&r, ANON_THP, 8 * MiB) ||
-	    pfn_runs(r.base, r.len, &pages, &runs))
+	    pfn_runs(r.base, r.len, &pages, &runs, NULL))
 		return -1;
 	region_unmap(&r);
 	printf("  anon-thp: %zu pages in %zu physical runs\n", pages, runs);

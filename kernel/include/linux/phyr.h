@@ -13,20 +13,25 @@
  * Encoding.  Ranges are stored as 64-bit words in chunks:
  *
  *   page-granular range:   pfn << PHYR_NPAGES_BITS | (npages - 1)
+ *   two one-page ranges:   pfn << PHYR_NPAGES_BITS | PHYR_PAIR | delta
  *   escape word:           PHYR_PFN_ESCAPE << PHYR_NPAGES_BITS | kind | arg
  *
- * so a page-aligned range costs 8 bytes.  A range whose start or length is
- * not page aligned is stored as an escape word followed by its physical
- * address and length (24 bytes): the documented fallback for byte-granular
- * ranges.  Meta is stored once per run of ranges that share it: an escape
- * word switches the meta of all following ranges, and the meta itself sits
- * in a small table of distinct metas.
+ * so a page-aligned range costs 8 bytes.  A lone page that follows a lone
+ * page shares its word when delta, its page frame number minus the first
+ * one's, fits 23 bits in two's complement (-PHYR_PAIR_REACH <= delta <
+ * PHYR_PAIR_REACH, 16 GiB either way): physically fragmented memory costs
+ * 4 bytes a page.  A range whose start or length is not page aligned is
+ * stored as an escape word followed by its physical address and length (24
+ * bytes): the documented fallback for byte-granular ranges.  Meta is
+ * stored once per run of ranges that share it: an escape word switches
+ * the meta of all following ranges, and the meta itself sits in a small
+ * table of distinct metas.
  *
  * Limits (page-granular encoding, 4 KiB pages):
  *   - largest physical address: PHYR_MAX_PFN pages, i.e. just below 2^52
  *     (x86-64's MAX_PHYSMEM_BITS with 5-level paging); the top page frame
  *     is the escape;
- *   - longest range: PHYR_MAX_RUN_PAGES pages (2^24 pages: 64 GiB); a
+ *   - longest range: PHYR_MAX_RUN_PAGES pages (2^23 pages: 32 GiB); a
  *     longer contiguous append is split into several ranges;
  *   - byte-granular ranges: any address below 2^64 and any length below
  *     PHYR_MAX_RUN_PAGES pages.
@@ -56,7 +61,9 @@ struct p2pdma_provider;
 struct sg_table;
 
 #define PHYR_NPAGES_BITS	24
-#define PHYR_MAX_RUN_PAGES	BIT(PHYR_NPAGES_BITS)
+#define PHYR_PAIR		BIT_ULL(PHYR_NPAGES_BITS - 1)
+#define PHYR_MAX_RUN_PAGES	PHYR_PAIR
+#define PHYR_PAIR_REACH		(PHYR_PAIR / 2)
 #define PHYR_PFN_BITS		(64 - PHYR_NPAGES_BITS)
 #define PHYR_PFN_ESCAPE		((1ULL << PHYR_PFN_BITS) - 1)
 #define PHYR_MAX_PFN		(PHYR_PFN_ESCAPE - 1)
@@ -160,7 +167,8 @@ struct phyr_iter {
 	u64 offset;
 	unsigned long index;
 	u16 meta;
-	/* the range last returned, for look-up hints */
+	bool second;		/* the first page of a pair word was returned */
+	/* the range phyr_find() last returned through this hint */
 	struct phyr_range last;
 	bool has_last;
 };

@@ -393,6 +393,187 @@ static void phyr_test_alloc_failure(struct kunit *test)
 }
 
 /*
+ * Lone pages close to each other share a word: the first chunk (8 words)
+ * holds 16 of them.  The pair's reach is exact on both sides.
+ */
+static void phyr_test_pairs(struct kunit *test)
+{
+	const u64 reach = PHYR_PAIR_REACH * PAGE_SIZE;
+	const phys_addr_t base = SZ_64G;
+	struct expect want[20];
+	struct phyr *p = new_phyr(test);
+	int i, n = 0;
+
+	want[n++] = (struct expect){ base };
+	want[n++] = (struct expect){ base - reach };	/* delta -reach */
+	want[n++] = (struct expect){ base + SZ_1M };
+	want[n++] = (struct expect){ base + SZ_1M + reach - PAGE_SIZE };
+	for (i = 0; i < 12; i++)
+		want[n++] = (struct expect){ base + SZ_2M + 2 * i * PAGE_SIZE };
+	/* delta +reach does not fit: a word of its own, in a new chunk */
+	want[n] = (struct expect){ want[n - 1].phys + reach };
+	n++;
+	/* the same page twice pairs (delta 0) */
+	want[n] = want[n - 1];
+	n++;
+	for (i = 0; i < n; i++) {
+		want[i].len = PAGE_SIZE;
+		want[i].meta = &phyr_meta_cpu;
+		KUNIT_ASSERT_EQ(test, phyr_append(p, want[i].phys, PAGE_SIZE,
+						  &phyr_meta_cpu, GFP_KERNEL),
+				0);
+		if (i == 15)
+			KUNIT_EXPECT_EQ(test, p->nr_chunks, 1);
+	}
+	KUNIT_EXPECT_EQ(test, p->nr_chunks, 2);
+	expect_ranges(test, p, want, n);
+	phyr_free(p);
+
+	/* 1022 lone pages, two pages apart: 511 words, one 4 KiB chunk */
+	for (i = 0; i < 1022; i++)
+		KUNIT_ASSERT_EQ(test, phyr_append(p, base + 2 * i * PAGE_SIZE,
+						  PAGE_SIZE, &phyr_meta_cpu,
+						  GFP_KERNEL), 0);
+	KUNIT_EXPECT_EQ(test, phyr_nr_ranges(p), 1022);
+	KUNIT_EXPECT_EQ(test, p->nr_chunks, 2);
+	KUNIT_EXPECT_LE(test, phyr_bytes_used(p), PAGE_SIZE + 256);
+	phyr_free(p);
+}
+
+/*
+ * The second page of a pair grows: it moves to a word of its own, in a new
+ * chunk when the pair ends one.  If that chunk cannot be had, the list is
+ * as it was.
+ */
+static void phyr_test_pair_grows(struct kunit *test)
+{
+	const phys_addr_t base = SZ_64G;
+	struct expect want[16];
+	struct phyr *p = new_phyr(test);
+	phys_addr_t last;
+	int i, ret;
+
+	for (i = 0; i < 16; i++) {
+		want[i] = (struct expect){ base + 2 * i * PAGE_SIZE, PAGE_SIZE,
+					   &phyr_meta_cpu };
+		KUNIT_ASSERT_EQ(test, phyr_append(p, want[i].phys, PAGE_SIZE,
+						  &phyr_meta_cpu, GFP_KERNEL),
+				0);
+	}
+	KUNIT_ASSERT_EQ(test, p->nr_chunks, 1);
+	last = want[15].phys;
+
+	kunit_activate_static_stub(test, phyr_alloc, phyr_failing_alloc);
+	phyr_alloc_calls = 0;
+	phyr_alloc_fail_at = 1;
+	ret = phyr_append(p, last + PAGE_SIZE, 3 * PAGE_SIZE, &phyr_meta_cpu,
+			  GFP_KERNEL);
+	KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
+	expect_ranges(test, p, want, 16);
+	/* a byte-granular tail fails the same way */
+	phyr_alloc_calls = 0;
+	ret = phyr_append(p, last + PAGE_SIZE, 100, &phyr_meta_cpu,
+			  GFP_KERNEL);
+	KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
+	expect_ranges(test, p, want, 16);
+	kunit_deactivate_static_stub(test, phyr_alloc);
+
+	KUNIT_ASSERT_EQ(test, phyr_append(p, last + PAGE_SIZE, 3 * PAGE_SIZE,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	want[15].len = 4 * PAGE_SIZE;
+	expect_ranges(test, p, want, 16);
+	KUNIT_EXPECT_EQ(test, p->nr_chunks, 2);
+	/* and it keeps growing in place, then goes byte-granular */
+	KUNIT_ASSERT_EQ(test, phyr_append(p, last + 4 * PAGE_SIZE, PAGE_SIZE,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(p, last + 5 * PAGE_SIZE, 10,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	want[15].len = 5 * PAGE_SIZE + 10;
+	expect_ranges(test, p, want, 16);
+	phyr_free(p);
+
+	/* a pair inside a chunk: the second page grows in the same chunk */
+	KUNIT_ASSERT_EQ(test, phyr_append(p, base, PAGE_SIZE, &phyr_meta_cpu,
+					  GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(p, base - SZ_1M, PAGE_SIZE,
+					  &phyr_meta_cpu, GFP_KERNEL), 0);
+	KUNIT_ASSERT_EQ(test, phyr_append(p, base - SZ_1M + PAGE_SIZE,
+					  PAGE_SIZE, &phyr_meta_cpu,
+					  GFP_KERNEL), 0);
+	want[0] = (struct expect){ base, PAGE_SIZE, &phyr_meta_cpu };
+	want[1] = (struct expect){ base - SZ_1M, 2 * PAGE_SIZE,
+				   &phyr_meta_cpu };
+	expect_ranges(test, p, want, 2);
+	KUNIT_EXPECT_EQ(test, p->nr_chunks, 1);
+	phyr_free(p);
+}
+
+/*
+ * Look-ups in a list of pairs, lone words, runs, byte-granular ranges and
+ * meta switches over several chunks: every page found without a hint, with
+ * a sequential hint and with a hint taken anywhere.
+ */
+static void phyr_test_pairs_find(struct kunit *test)
+{
+	const int n = 4000;
+	struct phyr_iter hint;
+	struct phyr_range r;
+	struct phyr *p = new_phyr(test);
+	struct expect *want;
+	u64 *start, x = 1;
+	int i;
+
+	want = kunit_kcalloc(test, n, sizeof(*want), GFP_KERNEL);
+	start = kunit_kcalloc(test, n + 1, sizeof(*start), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, want);
+	KUNIT_ASSERT_NOT_NULL(test, start);
+	for (i = 0; i < n; i++) {
+		/* xorshift: deterministic, scattered */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		want[i].phys = SZ_64G + (x % SZ_8G & PAGE_MASK);
+		/* now and then far away, a run, a partial page or a WC page */
+		if (i % 97 == 0)
+			want[i].phys += SZ_64G;
+		want[i].len = i % 53 == 0 ? 3 * PAGE_SIZE :
+			      i % 89 == 0 ? 300 : PAGE_SIZE;
+		want[i].meta = i % 211 == 0 ? &meta_wc : &phyr_meta_cpu;
+		start[i] = phyr_length(p);
+		KUNIT_ASSERT_EQ(test, phyr_append(p, want[i].phys, want[i].len,
+						  want[i].meta, GFP_KERNEL), 0);
+	}
+	start[n] = phyr_length(p);
+	expect_ranges(test, p, want, n);
+	/* mostly pairs: well under a word a page */
+	KUNIT_EXPECT_LT(test, phyr_bytes_used(p), n * 6);
+
+	phyr_iter_start(&hint, p);
+	for (i = 0; i < n; i++) {
+		u64 probe[] = { start[i], start[i + 1] - 1 };
+		int k;
+
+		for (k = 0; k < ARRAY_SIZE(probe); k++) {
+			KUNIT_ASSERT_EQ(test, phyr_find(p, probe[k], NULL, &r),
+					0);
+			KUNIT_EXPECT_EQ(test, r.index, i);
+			KUNIT_EXPECT_EQ(test, r.phys, want[i].phys);
+			KUNIT_ASSERT_EQ(test, phyr_find(p, probe[k], &hint, &r),
+					0);
+			KUNIT_EXPECT_EQ(test, r.index, i);
+			KUNIT_EXPECT_EQ(test, r.offset, start[i]);
+		}
+	}
+	for (i = 0; i < 3000; i++) {
+		int j = (i * 7919) % n;
+
+		KUNIT_ASSERT_EQ(test, phyr_find(p, start[j], &hint, &r), 0);
+		KUNIT_EXPECT_EQ(test, r.index, j);
+		KUNIT_EXPECT_EQ(test, r.phys, want[j].phys);
+	}
+}
+
+/*
  * Reference: every block touched by every range; a range that starts inside
  * the block the previous one ended in does not yield that block again.
  */
@@ -851,6 +1032,9 @@ static struct kunit_case phyr_test_cases[] = {
 	KUNIT_CASE(phyr_test_unaligned_ends),
 	KUNIT_CASE(phyr_test_address_limits),
 	KUNIT_CASE(phyr_test_alloc_failure),
+	KUNIT_CASE(phyr_test_pairs),
+	KUNIT_CASE(phyr_test_pair_grows),
+	KUNIT_CASE(phyr_test_pairs_find),
 	KUNIT_CASE(phyr_test_blocks),
 	KUNIT_CASE(phyr_test_find_boundaries),
 	KUNIT_CASE(phyr_test_phys_vec_round_trip),
