@@ -109,6 +109,19 @@ static bool phyr_pair_up(u64 *w, u64 pfn)
 	return true;
 }
 
+/* Meta number @i: 0 is ordinary CPU memory, the others are in the table. */
+static const struct phyr_meta *phyr_meta_at(const struct phyr *p,
+					    unsigned int i)
+{
+	return i ? &p->metas[i - 1] : &phyr_meta_cpu;
+}
+
+/* Chunk number @i: a list of one chunk has no directory. */
+static struct phyr_chunk *phyr_chunk_at(const struct phyr *p, u32 i)
+{
+	return p->chunks_cap ? p->chunks[i] : p->chunk;
+}
+
 static bool phyr_meta_equal(const struct phyr_meta *a,
 			    const struct phyr_meta *b)
 {
@@ -124,11 +137,12 @@ static int phyr_meta_index(struct phyr *p, const struct phyr_meta *meta,
 	unsigned int i, cap;
 
 	/* most appends continue the meta of the last range */
-	if (p->nr_metas && phyr_meta_equal(&p->metas[p->cur_meta], meta))
+	if (phyr_meta_equal(phyr_meta_at(p, p->cur_meta), meta))
 		return p->cur_meta;
-	for (i = 0; i < p->nr_metas; i++)
-		if (phyr_meta_equal(&p->metas[i], meta))
+	for (i = 0; i <= p->nr_metas; i++)
+		if (phyr_meta_equal(phyr_meta_at(p, i), meta))
 			return i;
+	/* the new meta's number must fit an escape word's argument */
 	if (p->nr_metas == U16_MAX)
 		return -E2BIG;
 	if (p->nr_metas == p->metas_cap) {
@@ -140,12 +154,12 @@ static int phyr_meta_index(struct phyr *p, const struct phyr_meta *meta,
 		p->metas_cap = cap;
 	}
 	p->metas[p->nr_metas] = *meta;
-	return p->nr_metas++;
+	return ++p->nr_metas;
 }
 
 static struct phyr_chunk *phyr_last_chunk(const struct phyr *p)
 {
-	return p->nr_chunks ? p->chunks[p->nr_chunks - 1] : NULL;
+	return p->nr_chunks ? phyr_chunk_at(p, p->nr_chunks - 1) : NULL;
 }
 
 /*
@@ -160,11 +174,15 @@ static struct phyr_chunk *phyr_reserve(struct phyr *p, unsigned int words,
 
 	if (c && c->cap - c->nr >= words)
 		return c;
-	if (p->nr_chunks == p->chunks_cap) {
+	/* the second chunk brings the directory */
+	if (p->nr_chunks && p->nr_chunks >= p->chunks_cap) {
 		cap = p->chunks_cap ? 2 * p->chunks_cap : 4;
-		dir = phyr_alloc(p->chunks, cap, sizeof(*dir), gfp);
+		dir = phyr_alloc(p->chunks_cap ? p->chunks : NULL, cap,
+				 sizeof(*dir), gfp);
 		if (!dir)
 			return NULL;
+		if (!p->chunks_cap)
+			dir[0] = p->chunk;
 		p->chunks = dir;
 		p->chunks_cap = cap;
 	}
@@ -177,7 +195,11 @@ static struct phyr_chunk *phyr_reserve(struct phyr *p, unsigned int words,
 	c->meta = meta;
 	c->nr = 0;
 	c->cap = cap;
-	p->chunks[p->nr_chunks++] = c;
+	if (p->chunks_cap)
+		p->chunks[p->nr_chunks] = c;
+	else
+		p->chunk = c;
+	p->nr_chunks++;
 	return c;
 }
 
@@ -322,7 +344,7 @@ static void phyr_rewind(struct phyr *p, const struct phyr_mark *m)
 	struct phyr_chunk *c;
 
 	while (p->nr_chunks > m->nr_chunks)
-		kfree(p->chunks[--p->nr_chunks]);
+		kfree(phyr_chunk_at(p, --p->nr_chunks));
 	c = phyr_last_chunk(p);
 	if (c) {
 		c->nr = m->words;
@@ -352,7 +374,7 @@ static void phyr_rewind(struct phyr *p, const struct phyr_mark *m)
  * longer than the encoding allows.  On failure the list is unchanged.
  *
  * Return: 0, -EINVAL for an empty or wrapping range, -ENOMEM or -E2BIG
- * (more than 65535 distinct metas).
+ * (more than 65536 distinct metas, counting CPU memory's).
  */
 int phyr_append(struct phyr *p, phys_addr_t phys, u64 len,
 		const struct phyr_meta *meta, gfp_t gfp)
@@ -396,6 +418,55 @@ int phyr_append(struct phyr *p, phys_addr_t phys, u64 len,
 EXPORT_SYMBOL_GPL(phyr_append);
 
 /**
+ * phyr_append_pages - append pages, one range per physically contiguous run
+ * @p: the list
+ * @pages: the pages, in list order
+ * @nr: number of pages
+ * @meta: their meta (copied)
+ * @gfp: allocation flags for storage
+ * @done: set to the number of pages appended, also on failure
+ *
+ * What pin_user_pages() returned goes in this way: the meta is looked up
+ * once, not once a page.
+ *
+ * Return: 0, or an error of phyr_append(); the list then holds exactly the
+ * first *@done pages, so that the caller can release the others.
+ */
+int phyr_append_pages(struct phyr *p, struct page **pages, unsigned long nr,
+		      const struct phyr_meta *meta, gfp_t gfp,
+		      unsigned long *done)
+{
+	u16 nr_metas = p->nr_metas;
+	unsigned long i = 0;
+	int idx, ret = 0;
+
+	*done = 0;
+	if (!nr)
+		return 0;
+	idx = phyr_meta_index(p, meta, gfp);
+	if (idx < 0)
+		return idx;
+	while (i < nr) {
+		unsigned long pfn = page_to_pfn(pages[i]), run = 1;
+
+		while (i + run < nr && run < PHYR_MAX_RUN_PAGES &&
+		       page_to_pfn(pages[i + run]) == pfn + run)
+			run++;
+		ret = phyr_append_one(p, PFN_PHYS(pfn), (u64)run << PAGE_SHIFT,
+				      idx, gfp);
+		if (ret)
+			break;
+		i += run;
+	}
+	/* a meta no range uses leaves the table */
+	if (!i)
+		p->nr_metas = nr_metas;
+	*done = i;
+	return ret;
+}
+EXPORT_SYMBOL_GPL(phyr_append_pages);
+
+/**
  * phyr_append_folio - append part of a folio
  * @p: the list
  * @folio: the folio
@@ -425,8 +496,9 @@ void phyr_free(struct phyr *p)
 	u32 i;
 
 	for (i = 0; i < p->nr_chunks; i++)
-		kfree(p->chunks[i]);
-	kfree(p->chunks);
+		kfree(phyr_chunk_at(p, i));
+	if (p->chunks_cap)
+		kfree(p->chunks);
 	kfree(p->metas);
 	phyr_init(p);
 }
@@ -446,8 +518,8 @@ size_t phyr_bytes_used(const struct phyr *p)
 	u32 i;
 
 	for (i = 0; i < p->nr_chunks; i++)
-		bytes += ksize(p->chunks[i]);
-	if (p->chunks)
+		bytes += ksize(phyr_chunk_at(p, i));
+	if (p->chunks_cap)
 		bytes += ksize(p->chunks);
 	if (p->metas)
 		bytes += ksize(p->metas);
@@ -474,8 +546,9 @@ EXPORT_SYMBOL_GPL(phyr_has_p2p);
 
 static void phyr_iter_at_chunk(struct phyr_iter *it, u32 chunk)
 {
-	const struct phyr_chunk *c = it->phyr->chunks[chunk];
+	const struct phyr_chunk *c = phyr_chunk_at(it->phyr, chunk);
 
+	it->c = c;
 	it->chunk = chunk;
 	it->word = 0;
 	it->offset = c->start;
@@ -500,21 +573,19 @@ struct phyr_iter *phyr_iter_start(struct phyr_iter *it, const struct phyr *p)
 }
 EXPORT_SYMBOL_GPL(phyr_iter_start);
 
-/**
- * phyr_iter_next - the next range
- * @it: the iterator
- * @r: filled with the range
- *
- * Return: false after the last range.
+/*
+ * Decode the next range and move past it; offset and index are the
+ * caller's to advance.
  */
-bool phyr_iter_next(struct phyr_iter *it, struct phyr_range *r)
+static __always_inline bool phyr_iter_step(struct phyr_iter *it,
+					   phys_addr_t *phys, u64 *len)
 {
 	const struct phyr *p = it->phyr;
 	const struct phyr_chunk *c;
 	u64 w;
 
 	while (it->chunk < p->nr_chunks) {
-		c = p->chunks[it->chunk];
+		c = it->c;
 		if (it->word >= c->nr) {
 			if (++it->chunk < p->nr_chunks)
 				phyr_iter_at_chunk(it, it->chunk);
@@ -527,30 +598,73 @@ bool phyr_iter_next(struct phyr_iter *it, struct phyr_range *r)
 				it->meta = FIELD_GET(PHYR_ESC_ARG, w);
 				continue;
 			}
-			r->phys = c->w[it->word];
-			r->len = c->w[it->word + 1];
+			*phys = c->w[it->word];
+			*len = c->w[it->word + 1];
 			it->word += 2;
 		} else if (w & PHYR_PAIR) {
 			/* stay on the word until its second page is out */
-			r->phys = PFN_PHYS(it->second ? phyr_pair_pfn(w) :
-					   phyr_word_pfn(w));
-			r->len = PAGE_SIZE;
+			*phys = PFN_PHYS(it->second ? phyr_pair_pfn(w) :
+					 phyr_word_pfn(w));
+			*len = PAGE_SIZE;
 			it->word += it->second;
 			it->second = !it->second;
 		} else {
 			it->word++;
-			r->phys = PFN_PHYS(phyr_word_pfn(w));
-			r->len = phyr_word_npages(w) << PAGE_SHIFT;
+			*phys = PFN_PHYS(phyr_word_pfn(w));
+			*len = phyr_word_npages(w) << PAGE_SHIFT;
 		}
-		r->offset = it->offset;
-		r->index = it->index++;
-		r->meta = &p->metas[it->meta];
-		it->offset += r->len;
 		return true;
 	}
 	return false;
 }
+
+/**
+ * phyr_iter_next - the next range
+ * @it: the iterator
+ * @r: filled with the range
+ *
+ * Return: false after the last range.
+ */
+bool phyr_iter_next(struct phyr_iter *it, struct phyr_range *r)
+{
+	if (!phyr_iter_step(it, &r->phys, &r->len))
+		return false;
+	r->offset = it->offset;
+	r->index = it->index++;
+	r->meta = phyr_meta_at(it->phyr, it->meta);
+	it->offset += r->len;
+	return true;
+}
 EXPORT_SYMBOL_GPL(phyr_iter_next);
+
+/**
+ * phyr_iter_next_vec - the next ranges, as bare addresses and lengths
+ * @it: the iterator
+ * @vec: filled with up to @max ranges
+ * @max: room in @vec
+ *
+ * For walks that need only where the ranges are, such as unpinning: one
+ * call for many ranges, and no offset, index or meta to fill in.  Calls
+ * of phyr_iter_next() and of this may be mixed on one iterator.
+ *
+ * Return: the number of ranges filled in, 0 after the last.
+ */
+unsigned int phyr_iter_next_vec(struct phyr_iter *it, struct phys_vec *vec,
+				unsigned int max)
+{
+	unsigned int n = 0;
+	phys_addr_t phys;
+	u64 len;
+
+	while (n < max && phyr_iter_step(it, &phys, &len)) {
+		vec[n].paddr = phys;
+		vec[n++].len = len;
+		it->offset += len;
+		it->index++;
+	}
+	return n;
+}
+EXPORT_SYMBOL_GPL(phyr_iter_next_vec);
 
 /**
  * phyr_find - the range holding a byte offset of the list
@@ -591,7 +705,7 @@ int phyr_find(const struct phyr *p, u64 offset, struct phyr_iter *hint,
 	while (hi - lo > 1) {
 		u32 mid = lo + (hi - lo) / 2;
 
-		if (p->chunks[mid]->start <= offset)
+		if (phyr_chunk_at(p, mid)->start <= offset)
 			lo = mid;
 		else
 			hi = mid;

@@ -25,7 +25,8 @@
  * bytes): the documented fallback for byte-granular ranges.  Meta is
  * stored once per run of ranges that share it: an escape word switches
  * the meta of all following ranges, and the meta itself sits in a small
- * table of distinct metas.
+ * table of distinct metas.  Ordinary CPU memory (phyr_meta_cpu) needs no
+ * entry: a list of it allocates no table.
  *
  * Limits (page-granular encoding, 4 KiB pages):
  *   - largest physical address: PHYR_MAX_PFN pages, i.e. just below 2^52
@@ -40,8 +41,10 @@
  * share its meta and stay in its encoding are merged into it.  Storage grows
  * by chunks (the first small, later ones a page) that are never moved, so a
  * list is built in one pass with no reallocation of the ranges; only the
- * chunk directory (one pointer per chunk) is reallocated as it grows.  A
- * failed append leaves the list as it was.
+ * chunk directory (one pointer per chunk, allocated when a second chunk is)
+ * is reallocated as it grows.  A list of CPU memory that fits the first
+ * chunk, eight words, is one allocation.  A failed append leaves the list
+ * as it was.
  *
  * Locking: none.  A phyr is built by one thread and then read by many.
  */
@@ -126,8 +129,11 @@ struct phyr_chunk;
  */
 struct phyr {
 	/* private: */
-	struct phyr_chunk **chunks;
-	struct phyr_meta *metas;
+	union {
+		struct phyr_chunk *chunk;	/* the only one: chunks_cap 0 */
+		struct phyr_chunk **chunks;	/* directory: chunks_cap > 0 */
+	};
+	struct phyr_meta *metas;	/* metas 1..nr_metas; 0 is the CPU's */
 	u32 nr_chunks;
 	u32 chunks_cap;
 	u16 nr_metas;
@@ -162,6 +168,7 @@ struct phyr_range {
 struct phyr_iter {
 	/* private: */
 	const struct phyr *phyr;
+	const struct phyr_chunk *c;	/* chunk number @chunk */
 	u32 chunk;
 	u32 word;
 	u64 offset;
@@ -182,6 +189,10 @@ void phyr_free(struct phyr *p);
 
 int phyr_append(struct phyr *p, phys_addr_t phys, u64 len,
 		const struct phyr_meta *meta, gfp_t gfp);
+
+int phyr_append_pages(struct phyr *p, struct page **pages, unsigned long nr,
+		      const struct phyr_meta *meta, gfp_t gfp,
+		      unsigned long *done);
 
 static inline int phyr_append_page(struct phyr *p, struct page *page,
 				   const struct phyr_meta *meta, gfp_t gfp)
@@ -212,6 +223,8 @@ bool phyr_has_p2p(const struct phyr *p);
 
 struct phyr_iter *phyr_iter_start(struct phyr_iter *it, const struct phyr *p);
 bool phyr_iter_next(struct phyr_iter *it, struct phyr_range *r);
+unsigned int phyr_iter_next_vec(struct phyr_iter *it, struct phys_vec *vec,
+				unsigned int max);
 
 #define phyr_for_each_range(p, it, r) \
 	for (struct phyr_iter *__pi = phyr_iter_start(it, p); \

@@ -137,9 +137,9 @@ static void phyr_test_single_page(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1M, PAGE_SIZE, &phyr_meta_cpu,
 					  GFP_KERNEL), 0);
 	expect_ranges(test, p, want, 1);
-	/* one small chunk, a 4-slot directory and one meta */
+	/* one small chunk: no directory, no meta table */
 	KUNIT_EXPECT_GT(test, phyr_bytes_used(p), 0);
-	KUNIT_EXPECT_LE(test, phyr_bytes_used(p), 256);
+	KUNIT_EXPECT_LE(test, phyr_bytes_used(p), 128);
 	phyr_free(p);
 }
 
@@ -382,7 +382,7 @@ static void phyr_test_alloc_failure(struct kunit *test)
 			KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
 			KUNIT_EXPECT_EQ(test, phyr_nr_ranges(p), 1);
 			KUNIT_EXPECT_EQ(test, phyr_length(p), PAGE_SIZE);
-			KUNIT_EXPECT_FALSE(test, p->nr_metas > 1);
+			KUNIT_EXPECT_EQ(test, p->nr_metas, 0);
 		} else {
 			KUNIT_EXPECT_EQ(test, phyr_nr_ranges(p), n + 1);
 		}
@@ -390,6 +390,148 @@ static void phyr_test_alloc_failure(struct kunit *test)
 	}
 	KUNIT_EXPECT_GT(test, failures, 3);
 	/* kmemleak, run by the lab at the end, catches anything left */
+}
+
+/* Append want[from] up to want[to - 1]. */
+static void append_all(struct kunit *test, struct phyr *p,
+		       const struct expect *want, int from, int to)
+{
+	int i;
+
+	for (i = from; i < to; i++)
+		KUNIT_ASSERT_EQ_MSG(test, phyr_append(p, want[i].phys,
+						      want[i].len, want[i].meta,
+						      GFP_KERNEL), 0,
+				    "range %d", i);
+}
+
+/*
+ * A list of CPU memory that fits the first chunk is one allocation.  The
+ * directory comes with the second chunk and the meta table with the first
+ * meta that is not the CPU's; a failure to allocate either leaves the list
+ * as it was.
+ */
+static void phyr_test_alloc_count(struct kunit *test)
+{
+	struct expect want[11];
+	struct phyr *p = new_phyr(test);
+	size_t one_chunk;
+	int i;
+
+	for (i = 0; i < 10; i++)
+		want[i] = (struct expect){ SZ_1G + i * SZ_1M, 2 * PAGE_SIZE,
+					   &phyr_meta_cpu };
+	want[10] = (struct expect){ SZ_2G, PAGE_SIZE, &meta_wc };
+	kunit_activate_static_stub(test, phyr_alloc, phyr_failing_alloc);
+	phyr_alloc_calls = 0;
+	phyr_alloc_fail_at = 0;
+	append_all(test, p, want, 0, 8);
+	KUNIT_EXPECT_EQ(test, phyr_alloc_calls, 1);
+	one_chunk = phyr_bytes_used(p);
+	KUNIT_EXPECT_LE(test, one_chunk, 128);
+	expect_ranges(test, p, want, 8);
+
+	/* the second chunk needs the directory: fail that, then the chunk */
+	for (i = 2; i <= 3; i++) {
+		phyr_alloc_calls = 1;
+		phyr_alloc_fail_at = i;
+		KUNIT_EXPECT_EQ(test, phyr_append(p, want[8].phys, want[8].len,
+						  want[8].meta, GFP_KERNEL),
+				-ENOMEM);
+		KUNIT_EXPECT_EQ(test, phyr_alloc_calls, i);
+		expect_ranges(test, p, want, 8);
+	}
+	/* the failed chunk left a directory behind; a list of one chunk */
+	KUNIT_EXPECT_LE(test, phyr_bytes_used(p), one_chunk + 32);
+	phyr_alloc_fail_at = 0;
+	phyr_alloc_calls = 0;
+	append_all(test, p, want, 8, 10);
+	KUNIT_EXPECT_EQ(test, phyr_alloc_calls, 1);
+	expect_ranges(test, p, want, 10);
+
+	/* a meta that is not the CPU's needs the table */
+	phyr_alloc_fail_at = 2;
+	KUNIT_EXPECT_EQ(test, phyr_append(p, want[10].phys, want[10].len,
+					  want[10].meta, GFP_KERNEL), -ENOMEM);
+	KUNIT_EXPECT_EQ(test, p->nr_metas, 0);
+	expect_ranges(test, p, want, 10);
+	phyr_alloc_fail_at = 0;
+	KUNIT_ASSERT_EQ(test, phyr_append(p, want[10].phys, want[10].len,
+					  want[10].meta, GFP_KERNEL), 0);
+	KUNIT_EXPECT_EQ(test, phyr_alloc_calls, 3);
+	KUNIT_EXPECT_EQ(test, p->nr_metas, 1);
+	expect_ranges(test, p, want, 11);
+	kunit_deactivate_static_stub(test, phyr_alloc);
+	phyr_free(p);
+	KUNIT_EXPECT_EQ(test, phyr_bytes_used(p), 0);
+}
+
+/*
+ * Pages as pin_user_pages() returns them: runs merge, lone pages pair up,
+ * and a failure leaves exactly the pages appended before it.
+ */
+static void phyr_test_append_pages(struct kunit *test)
+{
+	static const int order[] = { 0, 1, 2, 10, 10, 5, 20, 21 };
+	struct page *block, *pages[32];
+	struct phyr *p = new_phyr(test);
+	struct expect want[32];
+	unsigned long done;
+	int i;
+
+	block = alloc_pages(GFP_KERNEL, 6);
+	KUNIT_ASSERT_NOT_NULL(test, block);
+	/* a run of three, the same page twice, a page back, a run of two */
+	for (i = 0; i < ARRAY_SIZE(order); i++)
+		pages[i] = block + order[i];
+	want[0] = (struct expect){ page_to_phys(block), 3 * PAGE_SIZE };
+	want[1] = (struct expect){ page_to_phys(block + 10), PAGE_SIZE };
+	want[2] = want[1];
+	want[3] = (struct expect){ page_to_phys(block + 5), PAGE_SIZE };
+	want[4] = (struct expect){ page_to_phys(block + 20), 2 * PAGE_SIZE };
+	for (i = 0; i < 5; i++)
+		want[i].meta = &phyr_meta_cpu;
+	KUNIT_EXPECT_EQ(test, phyr_append_pages(p, pages, ARRAY_SIZE(order),
+						&phyr_meta_cpu, GFP_KERNEL,
+						&done), 0);
+	KUNIT_EXPECT_EQ(test, done, ARRAY_SIZE(order));
+	expect_ranges(test, p, want, 5);
+	KUNIT_EXPECT_EQ(test, phyr_append_pages(p, pages, 0, &meta_wc,
+						GFP_KERNEL, &done), 0);
+	KUNIT_EXPECT_EQ(test, done, 0);
+	KUNIT_EXPECT_EQ(test, p->nr_metas, 0);
+	phyr_free(p);
+
+	/* every other page: 32 lone pages, 16 pair words, two chunks */
+	for (i = 0; i < 32; i++) {
+		pages[i] = block + 2 * i;
+		want[i] = (struct expect){ page_to_phys(pages[i]), PAGE_SIZE,
+					   &meta_wc };
+	}
+	kunit_activate_static_stub(test, phyr_alloc, phyr_failing_alloc);
+	/* the meta table fails: nothing goes in */
+	phyr_alloc_calls = 0;
+	phyr_alloc_fail_at = 1;
+	KUNIT_EXPECT_EQ(test, phyr_append_pages(p, pages, 32, &meta_wc,
+						GFP_KERNEL, &done), -ENOMEM);
+	KUNIT_EXPECT_EQ(test, done, 0);
+	KUNIT_EXPECT_EQ(test, p->nr_metas, 0);
+	KUNIT_EXPECT_TRUE(test, phyr_empty(p));
+	/* table, first chunk, then the directory fails: the first 16 stay */
+	phyr_alloc_calls = 0;
+	phyr_alloc_fail_at = 3;
+	KUNIT_EXPECT_EQ(test, phyr_append_pages(p, pages, 32, &meta_wc,
+						GFP_KERNEL, &done), -ENOMEM);
+	KUNIT_EXPECT_EQ(test, done, 16);
+	expect_ranges(test, p, want, 16);
+	phyr_alloc_fail_at = 0;
+	KUNIT_EXPECT_EQ(test, phyr_append_pages(p, pages + 16, 16, &meta_wc,
+						GFP_KERNEL, &done), 0);
+	KUNIT_EXPECT_EQ(test, done, 16);
+	expect_ranges(test, p, want, 32);
+	kunit_deactivate_static_stub(test, phyr_alloc);
+	phyr_free(p);
+	__free_pages(block, 6);
 }
 
 /*
@@ -521,7 +663,7 @@ static void phyr_test_pairs_find(struct kunit *test)
 	struct phyr *p = new_phyr(test);
 	struct expect *want;
 	u64 *start, x = 1;
-	int i;
+	int i, k;
 
 	want = kunit_kcalloc(test, n, sizeof(*want), GFP_KERNEL);
 	start = kunit_kcalloc(test, n + 1, sizeof(*start), GFP_KERNEL);
@@ -551,7 +693,6 @@ static void phyr_test_pairs_find(struct kunit *test)
 	phyr_iter_start(&hint, p);
 	for (i = 0; i < n; i++) {
 		u64 probe[] = { start[i], start[i + 1] - 1 };
-		int k;
 
 		for (k = 0; k < ARRAY_SIZE(probe); k++) {
 			KUNIT_ASSERT_EQ(test, phyr_find(p, probe[k], NULL, &r),
@@ -570,6 +711,34 @@ static void phyr_test_pairs_find(struct kunit *test)
 		KUNIT_ASSERT_EQ(test, phyr_find(p, start[j], &hint, &r), 0);
 		KUNIT_EXPECT_EQ(test, r.index, j);
 		KUNIT_EXPECT_EQ(test, r.phys, want[j].phys);
+	}
+
+	/* bare walks in batches, mixed with single steps, see the same */
+	for (k = 1; k <= 17; k += 8) {
+		struct phys_vec vec[17];
+		unsigned int got, m;
+
+		phyr_iter_start(&hint, p);
+		i = 0;
+		while ((got = phyr_iter_next_vec(&hint, vec, k))) {
+			KUNIT_ASSERT_LE(test, got, k);
+			for (m = 0; m < got; m++, i++) {
+				KUNIT_ASSERT_LT(test, i, n);
+				KUNIT_EXPECT_EQ(test, vec[m].paddr, want[i].phys);
+				KUNIT_EXPECT_EQ(test, vec[m].len, want[i].len);
+			}
+			if (i < n && i % 3 == 0) {
+				KUNIT_ASSERT_TRUE(test,
+						  phyr_iter_next(&hint, &r));
+				KUNIT_EXPECT_EQ(test, r.index, i);
+				KUNIT_EXPECT_EQ(test, r.offset, start[i]);
+				KUNIT_EXPECT_EQ(test, r.phys, want[i].phys);
+				KUNIT_EXPECT_TRUE(test, meta_eq(r.meta,
+								want[i].meta));
+				i++;
+			}
+		}
+		KUNIT_EXPECT_EQ(test, i, n);
 	}
 }
 
@@ -1032,6 +1201,8 @@ static struct kunit_case phyr_test_cases[] = {
 	KUNIT_CASE(phyr_test_unaligned_ends),
 	KUNIT_CASE(phyr_test_address_limits),
 	KUNIT_CASE(phyr_test_alloc_failure),
+	KUNIT_CASE(phyr_test_alloc_count),
+	KUNIT_CASE(phyr_test_append_pages),
 	KUNIT_CASE(phyr_test_pairs),
 	KUNIT_CASE(phyr_test_pair_grows),
 	KUNIT_CASE(phyr_test_pairs_find),

@@ -35,15 +35,20 @@
 
 static void ib_umem_unpin_pages(struct ib_umem *umem, bool dirty)
 {
+	struct phys_vec vec[16];
 	struct phyr_iter it;
-	struct phyr_range r;
-	unsigned long n = 0;
+	unsigned int n, i;
 
-	phyr_for_each_range(&umem->phyr, &it, &r) {
-		unpin_user_page_range_dirty_lock(pfn_to_page(PHYS_PFN(r.phys)),
-						 r.len >> PAGE_SHIFT, dirty);
-		if (!(++n % 1024))
-			cond_resched();
+	phyr_iter_start(&it, &umem->phyr);
+	while ((n = phyr_iter_next_vec(&it, vec, ARRAY_SIZE(vec)))) {
+		for (i = 0; i < n; i++) {
+			struct page *page = pfn_to_page(PHYS_PFN(vec[i].paddr));
+
+			unpin_user_page_range_dirty_lock(page,
+							 vec[i].len >> PAGE_SHIFT,
+							 dirty);
+		}
+		cond_resched();
 	}
 }
 
@@ -321,30 +326,6 @@ unsigned long ib_umem_find_best_pgsz(struct ib_umem *umem,
 }
 EXPORT_SYMBOL(ib_umem_find_best_pgsz);
 
-/* Append pinned pages, one phyr append per physically contiguous run. */
-static int ib_umem_append_pages(struct ib_umem *umem, struct page **pages,
-				unsigned long nr, unsigned long *appended)
-{
-	unsigned long i = 0;
-
-	while (i < nr) {
-		unsigned long pfn = page_to_pfn(pages[i]);
-		unsigned long run = 1;
-		int ret;
-
-		while (i + run < nr && page_to_pfn(pages[i + run]) == pfn + run)
-			run++;
-		ret = phyr_append(&umem->phyr, PFN_PHYS(pfn),
-				  (u64)run << PAGE_SHIFT, &phyr_meta_cpu,
-				  GFP_KERNEL);
-		if (ret)
-			return ret;
-		i += run;
-		*appended = i;
-	}
-	return 0;
-}
-
 static int ib_umem_pin_gup(struct ib_umem *umem, unsigned long start,
 			   unsigned long npages, void **batch)
 {
@@ -355,7 +336,7 @@ static int ib_umem_pin_gup(struct ib_umem *umem, unsigned long start,
 		gup_flags |= FOLL_WRITE;
 
 	while (npages) {
-		unsigned long appended = 0;
+		unsigned long appended;
 		long pinned;
 		int ret;
 
@@ -368,7 +349,8 @@ static int ib_umem_pin_gup(struct ib_umem *umem, unsigned long start,
 		if (WARN_ON_ONCE(!pinned))
 			return -EFAULT;
 
-		ret = ib_umem_append_pages(umem, pages, pinned, &appended);
+		ret = phyr_append_pages(&umem->phyr, pages, pinned,
+					&phyr_meta_cpu, GFP_KERNEL, &appended);
 		if (ret) {
 			unpin_user_pages(pages + appended, pinned - appended);
 			return ret;
@@ -478,7 +460,13 @@ static int ib_umem_pin(struct ib_umem *umem, unsigned long npages)
 	if (!batch)
 		return -ENOMEM;
 
-	memfd = ib_umem_memfd_of(umem, start, end, &pos);
+	/*
+	 * Pinning through the file pays off from the size of a huge folio:
+	 * below, GUP pins as few folios and saves the VMA look-up under the
+	 * mmap lock, which small registrations would feel.
+	 */
+	memfd = end - start >= PMD_SIZE ?
+		ib_umem_memfd_of(umem, start, end, &pos) : NULL;
 	if (memfd) {
 		ret = ib_umem_pin_memfd(umem, memfd, pos, end - start, batch);
 		fput(memfd);
