@@ -10,6 +10,14 @@
  * dma-buf (udmabuf) with ibv_reg_dmabuf_mr(); what creating the udmabuf
  * itself costs is reported apart, as exporter_bytes.
  *
+ * Each registration above is timed alone, between two reads of
+ * /proc/allocinfo that evict what it would find in caches.  Then, in a
+ * second pass (so that memory freed late does not blur the byte counts),
+ * MRs of up to LOOP_MAX_BYTES are registered and deregistered back to
+ * back, with nothing in between, and the medians of that loop reported
+ * ("reg-loop"): the cost an application that registers many small buffers
+ * sees.
+ *
  *   reg_bench [-d dev] [-r reps] [-m max_bytes] [-k kind]...
  */
 #define _GNU_SOURCE
@@ -106,9 +114,67 @@ static int udmabuf_of(struct region *r, long long *bytes)
 	return fd;
 }
 
-/* Measure @kind; @dmabuf: the same memory through a udmabuf. */
+#define LOOP_MAX_BYTES	(16 * MiB)
+#define LOOP_BYTES	(256 * MiB)	/* registered per loop, at most */
+#define LOOP_MAX_ITERS	200
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Back-to-back registrations of @r's memory: median reg and dereg times. */
+static int reg_loop(struct rt_dev *d, const char *name, struct region *r)
+{
+	int n = LOOP_BYTES / r->len, i;
+	double *t;
+
+	if (n > LOOP_MAX_ITERS)
+		n = LOOP_MAX_ITERS;
+	t = calloc(2 * n, sizeof(*t));
+	if (!t)
+		return rt_fail(ENOMEM, "reg loop");
+	for (i = 0; i < n; i++) {
+		double t0, t1, t2;
+		struct ibv_mr *mr;
+
+		t0 = now_ns();
+		mr = ibv_reg_mr(d->pd, r->base, r->len, ACCESS_ALL);
+		t1 = now_ns();
+		if (!mr) {
+			free(t);
+			return rt_fail(errno, "ibv_reg_mr in the loop");
+		}
+		if (ibv_dereg_mr(mr)) {
+			free(t);
+			return rt_fail(errno, "ibv_dereg_mr in the loop");
+		}
+		t2 = now_ns();
+		t[i] = t1 - t0;
+		t[n + i] = t2 - t1;
+	}
+	printf("PHYRLAB-BENCH {\"what\":\"reg-loop\",\"kind\":\"%s\","
+	       "\"bytes\":%zu,\"n\":%d,\"reg_ns\":%.0f,"
+	       "\"dereg_ns\":%.0f}\n", name, r->len, n, median(t, n),
+	       median(t + n, n));
+	free(t);
+	return 0;
+}
+
+/*
+ * Measure @kind; @dmabuf: the same memory through a udmabuf; @loop: only
+ * the back-to-back loop.
+ */
 static int one(struct rt_dev *d, enum kind kind, int dmabuf, size_t len,
-	       int reps)
+	       int reps, int loop)
 {
 	long long exporter_bytes = 0;
 	size_t pages, runs, words;
@@ -125,7 +191,7 @@ static int one(struct rt_dev *d, enum kind kind, int dmabuf, size_t len,
 		region_unmap(&r);
 		return -1;
 	}
-	for (i = 0; i < reps; i++) {
+	for (i = 0; i < (loop ? 0 : reps); i++) {
 		long long b0, b1, m0, m1;
 		double t0, t1, t2, t3;
 		struct ibv_mr *mr;
@@ -173,8 +239,9 @@ static int one(struct rt_dev *d, enum kind kind, int dmabuf, size_t len,
 	}
 	if (fd >= 0)
 		close(fd);
+	i = loop ? reg_loop(d, name, &r) : 0;
 	region_unmap(&r);
-	return 0;
+	return i;
 }
 
 /* memcpy bandwidth of the guest CPU: the ceiling for rxe's copies. */
@@ -235,13 +302,47 @@ static int hugetlb_pool(enum kind kind, size_t len)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/*
+ * One pass over @kinds (1: plain, 2: through a udmabuf) and sizes up to
+ * @max; @loop: the back-to-back pass, plain MRs up to LOOP_MAX_BYTES.
+ */
+static int measure(struct rt_dev *d, const int *kinds, size_t max, int reps,
+		   int loop)
 {
 	static const size_t sizes[] = { 4 * KiB, 64 * KiB, MiB, 16 * MiB,
 					256 * MiB, GiB, 4 * GiB };
-	size_t max = 4 * GiB, i;
+	size_t i;
+	int k;
+
+	for (k = 0; k < NR_KINDS; k++) {
+		if (!kinds[k] || (loop && !(kinds[k] & 1)))
+			continue;
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			size_t len = sizes[i];
+
+			if (len > max || (loop && len > LOOP_MAX_BYTES))
+				break;
+			/* huge kinds come in 2 MiB or 1 GiB pages */
+			if (k != ANON_FRAGMENTED && k != ANON_CONTIGUOUS &&
+			    len < (k == ANON_HUGETLB_1G ? GPAGE : HPAGE))
+				continue;
+			if (hugetlb_pool(k, len))
+				continue;
+			if (((kinds[k] & 1) && one(d, k, 0, len, reps, loop)) ||
+			    ((kinds[k] & 2) && !loop &&
+			     one(d, k, 1, len, reps, loop)))
+				return 1;
+			hugetlb_pool(k, 0);
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
 	/* kinds to measure: 1 plain, 2 through a udmabuf (memfd kinds) */
-	int kinds[NR_KINDS] = { 0 }, any = 0, reps = 5, opt, k;
+	int kinds[NR_KINDS] = { 0 }, any = 0, reps = 5, opt, k, loop;
+	size_t max = 4 * GiB;
 	const char *devname = NULL;
 	struct rt_dev d;
 
@@ -290,26 +391,9 @@ int main(int argc, char **argv)
 			kinds[k] = k == MEMFD_PRIVATE || k == MEMFD_SHMEM ? 0 :
 				   k == MEMFD_HUGETLB || k == MEMFD_SHMEM_HUGE ?
 				   3 : 1;
-	for (k = 0; k < NR_KINDS; k++) {
-		if (!kinds[k])
-			continue;
-		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			size_t len = sizes[i];
-
-			if (len > max)
-				break;
-			/* huge kinds come in 2 MiB or 1 GiB pages */
-			if (k != ANON_FRAGMENTED && k != ANON_CONTIGUOUS &&
-			    len < (k == ANON_HUGETLB_1G ? GPAGE : HPAGE))
-				continue;
-			if (hugetlb_pool(k, len))
-				continue;
-			if (((kinds[k] & 1) && one(&d, k, 0, len, reps)) ||
-			    ((kinds[k] & 2) && one(&d, k, 1, len, reps)))
-				return 1;
-			hugetlb_pool(k, 0);
-		}
-	}
+	for (loop = 0; loop < 2; loop++)
+		if (measure(&d, kinds, max, reps, loop))
+			return 1;
 	rt_close(&d);
 	return 0;
 }
