@@ -339,6 +339,16 @@ static void phyr_mark(const struct phyr *p, struct phyr_mark *m)
 		memcpy(m->last_word, c->w, c->nr * sizeof(u64));
 }
 
+/*
+ * A list that a failed append left empty keeps no storage either, so that
+ * a user may free a list it never filled without phyr_free().
+ */
+static void phyr_drop_if_empty(struct phyr *p)
+{
+	if (!p->nr_chunks && !p->nr_metas)
+		phyr_free(p);
+}
+
 static void phyr_rewind(struct phyr *p, const struct phyr_mark *m)
 {
 	struct phyr_chunk *c;
@@ -360,6 +370,7 @@ static void phyr_rewind(struct phyr *p, const struct phyr_mark *m)
 	p->last_wide = m->last_wide;
 	p->nr_ranges = m->nr_ranges;
 	p->length = m->length;
+	phyr_drop_if_empty(p);
 }
 
 /**
@@ -371,7 +382,8 @@ static void phyr_rewind(struct phyr *p, const struct phyr_mark *m)
  * @gfp: allocation flags for storage
  *
  * Merges with the last range when contiguous with equal meta; splits ranges
- * longer than the encoding allows.  On failure the list is unchanged.
+ * longer than the encoding allows.  On failure the list is unchanged, and a
+ * list that was empty holds no storage.
  *
  * Return: 0, -EINVAL for an empty or wrapping range, -ENOMEM or -E2BIG
  * (more than 65536 distinct metas, counting CPU memory's).
@@ -395,8 +407,10 @@ int phyr_append(struct phyr *p, phys_addr_t phys, u64 len,
 	/* one range, the common case: phyr_append_one() fails cleanly */
 	if (len <= max - offset_in_page(phys)) {
 		ret = phyr_append_one(p, phys, len, idx, gfp);
-		if (ret)
+		if (ret) {
 			p->nr_metas = nr_metas;
+			phyr_drop_if_empty(p);
+		}
 		return ret;
 	}
 	phyr_mark(p, &mark);
@@ -459,8 +473,10 @@ int phyr_append_pages(struct phyr *p, struct page **pages, unsigned long nr,
 		i += run;
 	}
 	/* a meta no range uses leaves the table */
-	if (!i)
+	if (!i) {
 		p->nr_metas = nr_metas;
+		phyr_drop_if_empty(p);
+	}
 	*done = i;
 	return ret;
 }
@@ -641,7 +657,7 @@ EXPORT_SYMBOL_GPL(phyr_iter_next);
  * phyr_iter_next_vec - the next ranges, as bare addresses and lengths
  * @it: the iterator
  * @vec: filled with up to @max ranges
- * @max: room in @vec
+ * @max: room in @vec, at least one
  *
  * For walks that need only where the ranges are, such as unpinning: one
  * call for many ranges, and no offset, index or meta to fill in.  Calls
@@ -711,6 +727,7 @@ int phyr_find(const struct phyr *p, u64 offset, struct phyr_iter *hint,
 			hi = mid;
 	}
 	it->phyr = p;
+	it->has_last = false;
 	phyr_iter_at_chunk(it, lo);
 	while (phyr_iter_next(it, r))
 		if (offset - r->offset < r->len)

@@ -163,7 +163,8 @@ struct phyr_range {
 /**
  * struct phyr_iter - position in a list (also a look-up hint)
  *
- * Private; valid only while the list is not appended to.
+ * Private; valid only while the list is not appended to, and never after
+ * it is freed (a hint kept across phyr_free() must be started again).
  */
 struct phyr_iter {
 	/* private: */

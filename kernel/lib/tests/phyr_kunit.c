@@ -137,7 +137,7 @@ static void phyr_test_single_page(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, phyr_append(p, SZ_1M, PAGE_SIZE, &phyr_meta_cpu,
 					  GFP_KERNEL), 0);
 	expect_ranges(test, p, want, 1);
-	/* one small chunk: no directory, no meta table */
+	/* one small chunk (phyr_test_alloc_count counts the allocations) */
 	KUNIT_EXPECT_GT(test, phyr_bytes_used(p), 0);
 	KUNIT_EXPECT_LE(test, phyr_bytes_used(p), 128);
 	phyr_free(p);
@@ -441,8 +441,9 @@ static void phyr_test_alloc_count(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, phyr_alloc_calls, i);
 		expect_ranges(test, p, want, 8);
 	}
-	/* the failed chunk left a directory behind; a list of one chunk */
-	KUNIT_EXPECT_LE(test, phyr_bytes_used(p), one_chunk + 32);
+	/* the failed chunk is gone; the directory it needed may stay */
+	KUNIT_EXPECT_EQ(test, p->nr_chunks, 1);
+	KUNIT_EXPECT_LT(test, phyr_bytes_used(p), one_chunk + PAGE_SIZE);
 	phyr_alloc_fail_at = 0;
 	phyr_alloc_calls = 0;
 	append_all(test, p, want, 8, 10);
@@ -466,9 +467,15 @@ static void phyr_test_alloc_count(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, phyr_bytes_used(p), 0);
 }
 
+static void free_block(void *block)
+{
+	__free_pages(block, 6);
+}
+
 /*
  * Pages as pin_user_pages() returns them: runs merge, lone pages pair up,
- * and a failure leaves exactly the pages appended before it.
+ * and a failure leaves exactly the pages appended before it.  A list that
+ * a failure left empty holds no storage.
  */
 static void phyr_test_append_pages(struct kunit *test)
 {
@@ -481,6 +488,8 @@ static void phyr_test_append_pages(struct kunit *test)
 
 	block = alloc_pages(GFP_KERNEL, 6);
 	KUNIT_ASSERT_NOT_NULL(test, block);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, free_block,
+							block), 0);
 	/* a run of three, the same page twice, a page back, a run of two */
 	for (i = 0; i < ARRAY_SIZE(order); i++)
 		pages[i] = block + order[i];
@@ -509,14 +518,26 @@ static void phyr_test_append_pages(struct kunit *test)
 					   &meta_wc };
 	}
 	kunit_activate_static_stub(test, phyr_alloc, phyr_failing_alloc);
-	/* the meta table fails: nothing goes in */
+	/*
+	 * The meta table fails, or is made and the first chunk fails: nothing
+	 * goes in and nothing stays allocated.
+	 */
+	for (i = 1; i <= 2; i++) {
+		phyr_alloc_calls = 0;
+		phyr_alloc_fail_at = i;
+		KUNIT_EXPECT_EQ(test, phyr_append_pages(p, pages, 32, &meta_wc,
+							GFP_KERNEL, &done),
+				-ENOMEM);
+		KUNIT_EXPECT_EQ(test, done, 0);
+		KUNIT_EXPECT_EQ(test, p->nr_metas, 0);
+		KUNIT_EXPECT_TRUE(test, phyr_empty(p));
+		KUNIT_EXPECT_EQ(test, phyr_bytes_used(p), 0);
+	}
 	phyr_alloc_calls = 0;
-	phyr_alloc_fail_at = 1;
-	KUNIT_EXPECT_EQ(test, phyr_append_pages(p, pages, 32, &meta_wc,
-						GFP_KERNEL, &done), -ENOMEM);
-	KUNIT_EXPECT_EQ(test, done, 0);
+	KUNIT_EXPECT_EQ(test, phyr_append(p, page_to_phys(block), PAGE_SIZE,
+					  &meta_wc, GFP_KERNEL), -ENOMEM);
 	KUNIT_EXPECT_EQ(test, p->nr_metas, 0);
-	KUNIT_EXPECT_TRUE(test, phyr_empty(p));
+	KUNIT_EXPECT_EQ(test, phyr_bytes_used(p), 0);
 	/* table, first chunk, then the directory fails: the first 16 stay */
 	phyr_alloc_calls = 0;
 	phyr_alloc_fail_at = 3;
@@ -531,7 +552,6 @@ static void phyr_test_append_pages(struct kunit *test)
 	expect_ranges(test, p, want, 32);
 	kunit_deactivate_static_stub(test, phyr_alloc);
 	phyr_free(p);
-	__free_pages(block, 6);
 }
 
 /*

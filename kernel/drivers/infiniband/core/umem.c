@@ -24,6 +24,7 @@
 #include <linux/memfd.h>
 #include <linux/shmem_fs.h>
 #include <linux/highmem.h>
+#include <linux/sizes.h>
 #include <linux/userfaultfd_k.h>
 #include <rdma/ib_umem_odp.h>
 #include <asm/mmu_context.h>
@@ -461,11 +462,12 @@ static int ib_umem_pin(struct ib_umem *umem, unsigned long npages)
 		return -ENOMEM;
 
 	/*
-	 * Pinning through the file pays off from the size of a huge folio:
-	 * below, GUP pins as few folios and saves the VMA look-up under the
-	 * mmap lock, which small registrations would feel.
+	 * Pinning through the file pays off from the size of a huge folio
+	 * (2 MiB, the smallest hugetlbfs and PMD size on x86): below, GUP
+	 * pins as few folios and saves the VMA look-up under the mmap lock,
+	 * which small registrations would feel.
 	 */
-	memfd = end - start >= PMD_SIZE ?
+	memfd = end - start >= SZ_2M ?
 		ib_umem_memfd_of(umem, start, end, &pos) : NULL;
 	if (memfd) {
 		ret = ib_umem_pin_memfd(umem, memfd, pos, end - start, batch);
