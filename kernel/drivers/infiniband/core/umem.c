@@ -363,13 +363,16 @@ static int ib_umem_pin_gup(struct ib_umem *umem, unsigned long start,
 }
 
 /*
- * The memfd a user range can be pinned through: the range lies in one
- * shared mapping of a shmem or hugetlbfs file, inside the file, with the
- * access the registration needs.  Anything else (private mappings, ranges
- * over several VMAs, other files) is left to GUP, which also gives the
- * errors for bad ranges.  So are mappings where a fault means more than
- * "bring the page in", which memfd_pin_folios() would bypass: userfaultfd
- * (missing or write-protect), guard regions, protection keys.
+ * The memfd a user range can be pinned through: the range is at least
+ * 2 MiB, the size from which the file pays off (the smallest hugetlbfs and
+ * PMD size on x86; below it GUP pins as few folios, and small registrations
+ * skip the VMA look-up), and lies in one shared mapping of a shmem or
+ * hugetlbfs file, inside the file, with the access the registration needs.
+ * Anything else (private mappings, ranges over several VMAs, other files,
+ * smaller ranges) is left to GUP, which also gives the errors for bad
+ * ranges.  So are mappings where a fault means more than "bring the page
+ * in", which memfd_pin_folios() would bypass: userfaultfd (missing or
+ * write-protect), guard regions, protection keys.
  *
  * Return: a file reference, or NULL; *pos is the file offset of @start.
  */
@@ -382,6 +385,8 @@ static struct file *ib_umem_memfd_of(struct ib_umem *umem,
 	struct vm_area_struct *vma;
 	struct file *file = NULL;
 
+	if (end - start < SZ_2M)
+		return NULL;
 	if (mmap_read_lock_killable(mm))
 		return NULL;
 	vma = vma_lookup(mm, start);
@@ -461,14 +466,7 @@ static int ib_umem_pin(struct ib_umem *umem, unsigned long npages)
 	if (!batch)
 		return -ENOMEM;
 
-	/*
-	 * Pinning through the file pays off from the size of a huge folio
-	 * (2 MiB, the smallest hugetlbfs and PMD size on x86): below, GUP
-	 * pins as few folios and saves the VMA look-up under the mmap lock,
-	 * which small registrations would feel.
-	 */
-	memfd = end - start >= SZ_2M ?
-		ib_umem_memfd_of(umem, start, end, &pos) : NULL;
+	memfd = ib_umem_memfd_of(umem, start, end, &pos);
 	if (memfd) {
 		ret = ib_umem_pin_memfd(umem, memfd, pos, end - start, batch);
 		fput(memfd);
