@@ -170,8 +170,8 @@ static int reg_loop(struct rt_dev *d, const char *name, struct region *r)
 }
 
 /*
- * Measure @kind; @dmabuf: the same memory through a udmabuf; @loop: only
- * the back-to-back loop.
+ * Measure @kind @reps times; @dmabuf: the same memory through a udmabuf;
+ * @loop: then the back-to-back loop.
  */
 static int one(struct rt_dev *d, enum kind kind, int dmabuf, size_t len,
 	       int reps, int loop)
@@ -191,7 +191,7 @@ static int one(struct rt_dev *d, enum kind kind, int dmabuf, size_t len,
 		region_unmap(&r);
 		return -1;
 	}
-	for (i = 0; i < (loop ? 0 : reps); i++) {
+	for (i = 0; i < reps; i++) {
 		long long b0, b1, m0, m1;
 		double t0, t1, t2, t3;
 		struct ibv_mr *mr;
@@ -328,9 +328,10 @@ static int measure(struct rt_dev *d, const int *kinds, size_t max, int reps,
 				continue;
 			if (hugetlb_pool(k, len))
 				continue;
-			if (((kinds[k] & 1) && one(d, k, 0, len, reps, loop)) ||
+			if (((kinds[k] & 1) &&
+			     one(d, k, 0, len, loop ? 0 : reps, loop)) ||
 			    ((kinds[k] & 2) && !loop &&
-			     one(d, k, 1, len, reps, loop)))
+			     one(d, k, 1, len, reps, 0)))
 				return 1;
 			hugetlb_pool(k, 0);
 		}
