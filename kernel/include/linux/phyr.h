@@ -235,6 +235,31 @@ int phyr_find(const struct phyr *p, u64 offset, struct phyr_iter *hint,
 	      struct phyr_range *r);
 
 /**
+ * phyr_hint_covers - is a span inside the range a hint's look-up found
+ * @hint: a hint that phyr_find() has used, or a zeroed one
+ * @offset: first byte of the span, as a list offset
+ * @len: bytes in the span
+ * @phys: set to the physical address of @offset when it is
+ *
+ * A caller that looks up one place after the other, such as a stream of
+ * packets into one buffer, mostly stays in the range it found last: this
+ * answers without a call and without changing the hint.
+ *
+ * Return: true when [@offset, @offset + @len) lies in that range.
+ */
+static inline bool phyr_hint_covers(const struct phyr_iter *hint, u64 offset,
+				    u64 len, phys_addr_t *phys)
+{
+	u64 in = offset - hint->last.offset;
+
+	if (!hint->has_last || offset < hint->last.offset ||
+	    in >= hint->last.len || len > hint->last.len - in)
+		return false;
+	*phys = hint->last.phys + in;
+	return true;
+}
+
+/**
  * struct phyr_block_iter - walk a list in aligned blocks
  *
  * Yields every @pgsz-aligned block of address space that holds part of a

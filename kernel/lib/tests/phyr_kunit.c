@@ -835,6 +835,8 @@ static void phyr_test_find_boundaries(struct kunit *test)
 	struct phyr_iter hint;
 	struct phyr_range r;
 	struct phyr *p = new_phyr(test);
+	phys_addr_t phys;
+	bool covered;
 	u64 *start;
 	int i;
 
@@ -850,6 +852,8 @@ static void phyr_test_find_boundaries(struct kunit *test)
 	}
 	start[n] = phyr_length(p);
 	phyr_iter_start(&hint, p);
+	/* a hint no look-up has used covers nothing */
+	KUNIT_EXPECT_FALSE(test, phyr_hint_covers(&hint, 0, 1, &phys));
 	for (i = 0; i < n; i++) {
 		u64 probe[] = { start[i], start[i + 1] - 1,
 				start[i] + (start[i + 1] - start[i]) / 2 };
@@ -866,6 +870,22 @@ static void phyr_test_find_boundaries(struct kunit *test)
 			KUNIT_ASSERT_EQ(test, phyr_find(p, probe[k], &hint, &r),
 					0);
 			KUNIT_EXPECT_EQ(test, r.index, i);
+			/* the hint covers up to the range's end, not beyond */
+			covered = phyr_hint_covers(&hint, probe[k],
+						   start[i + 1] - probe[k],
+						   &phys);
+			KUNIT_EXPECT_TRUE(test, covered);
+			KUNIT_EXPECT_EQ(test, phys, r.phys + probe[k] - start[i]);
+			covered = phyr_hint_covers(&hint, probe[k],
+						   start[i + 1] - probe[k] + 1,
+						   &phys) ||
+				  phyr_hint_covers(&hint, probe[k], U64_MAX,
+						   &phys) ||
+				  phyr_hint_covers(&hint, start[i + 1], 1,
+						   &phys) ||
+				  (i && phyr_hint_covers(&hint, start[i] - 1, 1,
+							 &phys));
+			KUNIT_EXPECT_FALSE(test, covered);
 		}
 	}
 	/* random order through the same hint */

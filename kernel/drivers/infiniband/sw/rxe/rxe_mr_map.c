@@ -5,7 +5,8 @@
  * A user MR reads its umem's physical range list: no per-page array.  An
  * address is found by phyr_find() (binary search over the list's chunks,
  * then one chunk) with the MR's last hit as a hint, so streams of packets
- * into one MR cost O(1) per look-up.  Copies move whole physically
+ * into one MR cost O(1) per look-up; a packet that lands in the range last
+ * found is copied without a look-up.  Copies move whole physically
  * contiguous runs at once.
  *
  * A dma-buf MR reads the exporter's list the same way, as a window into
@@ -329,6 +330,31 @@ int rxe_map_mr_sg(struct ib_mr *ibmr, struct scatterlist *sgl,
 	return ib_sg_to_pages(ibmr, sgl, sg_nents, sg_offset, rxe_set_page);
 }
 
+/*
+ * Packets into a pinned MR mostly land in the range the MR's last look-up
+ * found: copy there without looking up, and with no hint to store.
+ */
+static bool rxe_mr_copy_hit(struct rxe_mr *mr, u64 iova, void *addr,
+			    unsigned int length, enum rxe_mr_copy_dir dir)
+{
+	u64 off = iova - mr->ibmr.iova + ib_umem_offset(mr->umem);
+	unsigned int seq;
+	phys_addr_t phys;
+	bool hit;
+
+	do {
+		seq = read_seqcount_begin(&mr->hint_seq);
+		hit = phyr_hint_covers(&mr->hint, off, length, &phys);
+	} while (read_seqcount_retry(&mr->hint_seq, seq));
+	if (!hit)
+		return false;
+	if (dir == RXE_TO_MR_OBJ)
+		memcpy(phys_to_virt(phys), addr, length);
+	else
+		memcpy(addr, phys_to_virt(phys), length);
+	return true;
+}
+
 /**
  * rxe_mr_copy_mapped - copy between a user or fast-registration MR and a
  * kernel buffer
@@ -347,6 +373,9 @@ int rxe_mr_copy_mapped(struct rxe_mr *mr, u64 iova, void *addr,
 	struct phyr_iter hint = {}, seen;
 	int err;
 
+	if (user && !mr->umem->is_dmabuf &&
+	    rxe_mr_copy_hit(mr, iova, addr, length, dir))
+		return 0;
 	err = rxe_mr_access_begin(mr);
 	if (err)
 		return err;
