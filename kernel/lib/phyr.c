@@ -706,8 +706,9 @@ int phyr_find(const struct phyr *p, u64 offset, struct phyr_iter *hint,
 	if (offset >= p->length)
 		return -ERANGE;
 	if (hint && hint->phyr == p && hint->has_last) {
-		if (offset >= hint->last.offset &&
-		    offset - hint->last.offset < hint->last.len) {
+		phys_addr_t phys;
+
+		if (phyr_hint_covers(hint, offset, 1, &phys)) {
 			*r = hint->last;
 			return 0;
 		}

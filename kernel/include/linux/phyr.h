@@ -250,10 +250,10 @@ int phyr_find(const struct phyr *p, u64 offset, struct phyr_iter *hint,
 static inline bool phyr_hint_covers(const struct phyr_iter *hint, u64 offset,
 				    u64 len, phys_addr_t *phys)
 {
-	u64 in = offset - hint->last.offset;
+	u64 in = offset - hint->last.offset;	/* huge when before the range */
 
-	if (!hint->has_last || offset < hint->last.offset ||
-	    in >= hint->last.len || len > hint->last.len - in)
+	if (!hint->has_last || in >= hint->last.len ||
+	    len > hint->last.len - in)
 		return false;
 	*phys = hint->last.phys + in;
 	return true;
