@@ -1,0 +1,628 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The demo and the A/B benchmark: stock Linux 7.2 against ours, same
+source, same config; reports, JSON and plots."""
+
+from common import *  # noqa: F401,F403
+from sources import *  # noqa: F401,F403
+from kbuild import *  # noqa: F401,F403
+from userspace import *  # noqa: F401,F403
+from boot import *  # noqa: F401,F403
+
+
+def phyr_footprint(console):
+    """Rows of the phyr_bench table the bench kernel prints at boot."""
+    rows = []
+    for m in re.finditer(r"phyr_bench: (\S+) bytes=(\d+) ranges=(\d+) "
+                         r"length=(\d+) per_range=([\d.]+) sg_entry=(\d+) "
+                         r"phys_vec=(\d+)", console):
+        rows.append({"corpus": m[1], "bytes": int(m[2]),
+                     "ranges": int(m[3]), "length": int(m[4]),
+                     "per_range": float(m[5]), "sg_entry": int(m[6]),
+                     "phys_vec": int(m[7])})
+    return rows
+
+
+def print_phyr_footprint(console):
+    rows = phyr_footprint(console)
+    if not rows:
+        print("phyr footprint: no phyr_bench output in the console")
+        return
+    print("\nphyr footprint per range (kernel bytes, measured in the guest; "
+          "scatterlist and phys_vec: size of one entry)")
+    print(f"| {'corpus':20} | {'ranges':>8} | {'phyr bytes':>10} | "
+          f"{'phyr B/range':>12} | {'sg B/entry':>10} | {'phys_vec B':>10} |"
+          f" {'phyr/sg':>7} |")
+    print("|" + "|".join("-" * w for w in (22, 10, 12, 14, 12, 12, 9)) + "|")
+    for r in rows:
+        print(f"| {r['corpus']:20} | {r['ranges']:>8} | {r['bytes']:>10} | "
+              f"{r['bytes'] / r['ranges']:>12.3f} | {r['sg_entry']:>10} | "
+              f"{r['phys_vec']:>10} | "
+              f"{r['bytes'] / (r['ranges'] * r['sg_entry']):>7.3f} |")
+
+def cmd_demo(args):
+    t0 = time.time()
+    ensure_host_packages()
+    image = build_kernel("ours", args.variant)
+    build_userspace()
+    out = os.path.join(CACHE, "runs", "demo-" + time.strftime("%Y%m%d-%H%M%S"))
+    status, console = boot(image, os.path.join(ROOT, "lab", "demo"), out,
+                           timeout=900, verbose=True,
+                           extra_append="phyr_bench.run=1")
+    bad = splats(console)
+    for s in bad:
+        print("\n=== kernel report in the guest console ===\n" + s)
+    print_phyr_footprint(console)
+    ok = status == 0 and not bad
+    # one quick A/B round: registration only, up to 1 GiB
+    ab = out + "-ab"
+    try:
+        samples = run_ab(ab, 1, 3, 1 << 30, 0, "4G", 900,
+                         kinds="anon-fragmented anon-thp memfd-hugetlb "
+                         "udmabuf-hugetlb",
+                         bw_sizes="none")
+        print_headline(bench_aggregate(samples))
+        log(f"A/B consoles in {ab}; the full comparison is phyrlab bench")
+    except LabError as e:
+        print(f"A/B round failed: {e}")
+        ok = False
+    print(f"\nphyrlab demo: guest exit {status}, {len(bad)} kernel "
+          f"report(s), {time.time() - t0:.0f} s")
+    return 0 if ok else 1
+
+
+# --------------------------------------------------------------------------
+# A/B benchmark: stock Linux 7.2 against ours, same source, same config
+
+
+BENCH_RE = re.compile(r"^PHYRLAB-BENCH (\{.*\})\s*$", re.M)
+
+
+def kmalloc_bytes(n):
+    """What kmalloc (SLUB, x86-64) really takes for n bytes."""
+    if n <= 0:
+        return 0
+    if n <= 8192:
+        size = 8
+        while size < n:
+            size *= 2
+        if 64 < n <= 96:
+            return 96
+        if 128 < n <= 192:
+            return 192
+        return size
+    pages = (n + 4095) // 4096
+    order = (pages - 1).bit_length()
+    return 4096 << order
+
+
+def model_bytes(tree, pages, runs, words=None):
+    """Analytic registration footprint of one rxe MR, without the umem.
+
+    words: the phyr words the runs take (lone pages close together share
+    one); samples from kernels before pairs have none: a word per run."""
+    if tree == "stock":
+        # sg_append_table: one allocation up to 128 32-byte entries, else
+        # a page per 127 entries and a chain link; rxe: a 16-byte
+        # page_info per 4 KiB page
+        sg = kmalloc_bytes(32 * runs) if runs <= 128 else \
+            4096 * -(-runs // 127)
+        return sg + kmalloc_bytes(16 * pages)
+    # phyr: a first chunk of 8 words, then 509 words per 4 KiB chunk; from
+    # the second chunk on, a directory of chunk pointers (4, then doubling);
+    # CPU memory needs no meta table
+    words = runs if words is None else words
+    chunks = 1 + (-(-(words - 8) // 509) if words > 8 else 0)
+    cap = 4
+    while cap < chunks:
+        cap *= 2
+    first = kmalloc_bytes(24 + 8 * 8)
+    return first + 4096 * (chunks - 1) + \
+        (kmalloc_bytes(8 * cap) if chunks > 1 else 0)
+
+
+def stats(vals):
+    v = sorted(vals)
+    if not v:
+        return None
+    n = len(v)
+    med = v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+    return {"min": v[0], "median": med, "max": v[-1], "n": n}
+
+
+PROFILE_METRICS = ["cpu_ns_per_mib", "busy_ns_per_mib", "mr_copy_ns_per_mib",
+                   "icrc_ns_per_mib", "busy_per_icrc", "mr_copy_per_icrc"]
+
+
+def profile_normalise(x):
+    """A boot's own speed cancels out against the ICRC, code both kernels
+    share: x with busy and MR copy time as multiples of the ICRC's."""
+    icrc = x.get("icrc_ns_per_mib")
+    return dict(x, **{f"{m}_per_icrc": x[f"{m}_ns_per_mib"] / icrc
+                      for m in ("busy", "mr_copy") if icrc})
+
+
+def profile_table(rows):
+    """CPU time per MiB moved during the perftest runs, from perf samples."""
+    L = ["| tool | message | busy stock | busy ours | ratio | MR copy stock "
+         "| MR copy ours | ratio | ICRC stock | ICRC ours | ratio | "
+         "busy/ICRC ratio | MR copy/ICRC ratio |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["what"] != "profile" or not r["stock"]["busy_ns_per_mib"] or \
+                not r["ours"]["busy_ns_per_mib"]:
+            continue
+        c = []
+        for m in PROFILE_METRICS[1:]:
+            if not m.endswith("_per_icrc"):
+                c += [f"{r[t][m]['median'] / 1e3:,.0f}"
+                      for t in ("stock", "ours")]
+            q = r["ratio"][m]
+            c.append(f"{q:.3f}" if q is not None else "-")
+        L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | " +
+                 " | ".join(c) + " |")
+    return L if len(L) > 2 else []
+
+
+def bench_aggregate(samples):
+    """samples: dicts with tree added. Returns rows keyed for the report."""
+    groups = {}
+    for smp in samples:
+        w = smp["what"]
+        if w in ("reg-failed", "reg-skipped", "bw-failed", "report"):
+            continue
+        if w in ("reg", "reg-loop"):
+            key = (w, smp["kind"], smp["bytes"])
+        elif w == "bw":
+            key = (w, smp["tool"], smp["bytes"])
+        elif w == "profile":
+            smp = profile_normalise(smp)
+            key = (w, smp["tool"], smp["bytes"])
+        else:
+            key = ("memcpy", "", smp["bytes"])
+        groups.setdefault(key, {}).setdefault(smp["tree"], []).append(smp)
+    rows = []
+    for key in sorted(groups, key=lambda k: (k[0], k[1], k[2])):
+        g = groups[key]
+        row = {"what": key[0], "name": key[1], "bytes": key[2]}
+        metrics = {"reg": ["kernel_bytes", "memfree_delta", "reg_ns",
+                           "dereg_ns", "exporter_bytes"],
+                   "reg-loop": ["reg_ns", "dereg_ns"],
+                   "bw": ["mb_s"], "memcpy": ["ns"],
+                   "profile": PROFILE_METRICS}[key[0]]
+        for tree in ("stock", "ours"):
+            row[tree] = {m: stats([x.get(m, 0) for x in g.get(tree, [])
+                                   if m in x or key[0] != "profile"])
+                         for m in metrics}
+            if key[0] == "reg" and g.get(tree):
+                x = g[tree][0]
+                # a dma-buf MR has no per-range cost of its own to model
+                row[tree]["model_bytes"] = None if \
+                    key[1].startswith("udmabuf-") else \
+                    model_bytes(tree, x["pages"], x["runs"], x.get("words"))
+                row["pages"], row["runs"] = x["pages"], x["runs"]
+        for m in metrics:
+            a, b = row["stock"][m], row["ours"][m]
+            row.setdefault("ratio", {})[m] = (
+                b["median"] / a["median"] if a and b and a["median"] else None)
+        rows.append(row)
+    return rows
+
+
+def fmt_bytes(n):
+    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= div:
+            return f"{n / div:g} {unit}"
+    return f"{n:g} B"
+
+
+LATENCY_HEAD = ["| memory | MR size | stock reg | ours reg | ratio | "
+                "stock dereg | ours dereg | ratio |",
+                "|---|---|---|---|---|---|---|---|"]
+
+
+def latency_line(r, missing=lambda tree, r: "-"):
+    """A row's reg and dereg times (µs); missing(tree, r) fills a tree's
+    empty cells."""
+    c = []
+    for m in ("reg_ns", "dereg_ns"):
+        for t in ("stock", "ours"):
+            x = r[t][m]
+            c.append(f"{x['median'] / 1e3:,.1f} [{x['min'] / 1e3:,.1f}, "
+                     f"{x['max'] / 1e3:,.1f}]" if x else missing(t, r))
+        c.append(f"{r['ratio'][m]:.3f}" if r["ratio"][m] else "-")
+    return f"| {r['name']} | {fmt_bytes(r['bytes'])} | " + " | ".join(c) + " |"
+
+
+def reg_loop_table(rows, names=None):
+    """Back-to-back registration medians, per kind (of names) and size."""
+    L = [latency_line(r) for r in rows
+         if r["what"] == "reg-loop" and r["stock"]["reg_ns"] and
+         r["ours"]["reg_ns"] and (names is None or r["name"] in names)]
+    return LATENCY_HEAD + L if L else []
+
+
+def dmabuf_table(rows):
+    """dma-buf MRs (udmabuf over a memfd) against ibv_reg_mr of the same
+    memory, both on our kernel: stock rxe has no dma-buf MRs."""
+    plain = {(r["name"], r["bytes"]): r for r in rows if r["what"] == "reg"}
+    L = ["| memory | MR size | folios | reg kernel B | B per folio | "
+         "ibv_reg_dmabuf_mr ms | ibv_reg_mr same memory ms | time ratio | "
+         "udmabuf's own B per folio |",
+         "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        o = r["ours"] if r["what"] == "reg" else None
+        if not o or not r["name"].startswith("udmabuf-") or not o["reg_ns"]:
+            continue
+        folios = max(1, r["bytes"] // (2 << 20))
+        base = plain.get(("memfd-" + r["name"][len("udmabuf-"):],
+                          r["bytes"]))
+        b = base["ours"]["reg_ns"] if base else None
+        L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | {folios} | "
+                 f"{o['kernel_bytes']['median']:,.0f} | "
+                 f"{o['kernel_bytes']['median'] / folios:,.1f} | "
+                 f"{o['reg_ns']['median'] / 1e6:,.3f} | " +
+                 (f"{b['median'] / 1e6:,.3f} | "
+                  f"{o['reg_ns']['median'] / b['median']:.3f}"
+                  if b else "- | -") +
+                 f" | {o['exporter_bytes']['median'] / folios:,.0f} |")
+    return L if len(L) > 2 else []
+
+
+def dmabuf_bw_table(rows):
+    """perftest over dma-buf MRs (--use_udmabuf) against plain MRs, both
+    on our kernel."""
+    plain = {(r["name"], r["bytes"]): r for r in rows if r["what"] == "bw"}
+    L = ["| tool | message | plain MR MB/s | udmabuf MR MB/s | ratio |",
+         "|---|---|---|---|---|"]
+    for r in rows:
+        if r["what"] != "bw" or not r["name"].endswith("+udmabuf") or \
+                not r["ours"]["mb_s"]:
+            continue
+        base = plain.get((r["name"][:-len("+udmabuf")], r["bytes"]))
+        b = base["ours"]["mb_s"] if base else None
+        o = r["ours"]["mb_s"]
+        L.append(f"| {r['name'][:-len('+udmabuf')]} | "
+                 f"{fmt_bytes(r['bytes'])} | " +
+                 (f"{b['median']:.2f} [{b['min']:.2f}, {b['max']:.2f}] | "
+                  if b else "- | ") +
+                 f"{o['median']:.2f} [{o['min']:.2f}, {o['max']:.2f}] | " +
+                 (f"{o['median'] / b['median']:.3f} |" if b else "- |"))
+    return L if len(L) > 2 else []
+
+
+def bench_report(rows, rounds, out, samples=()):
+    L = ["# A/B: stock Linux 7.2 against ours (rxe, same source and config)",
+         "", f"{rounds} rounds, stock and ours booted alternately with the "
+         "same memory and CPUs; each figure is median [min, max] over all "
+         "rounds and repetitions; ratio = median ours / median stock.", "",
+         "## Kernel bytes per registered GiB (/proc/allocinfo)", "",
+         "Cross-check: the MemFree drop while registered (page "
+         "granular, and moved by per-CPU page lists: a sanity check of the "
+         "order of magnitude, not a measurement of bytes; shown from 256 MiB "
+         "MRs up).", "",
+         "| memory | MR size | runs | stock B/GiB | ours B/GiB | ratio | "
+         "model stock | model ours | MemFree drop stock | MemFree drop ours "
+         "|", "|---|---|---|---|---|---|---|---|---|---|"]
+    failed = {}
+    for x in samples:
+        if x["what"] == "reg-failed":
+            k = (x["tree"], x["kind"], x["bytes"], x["errno"])
+            failed[k] = failed.get(k, 0) + 1
+
+    def refused(tree, r):
+        """A tree's cell when every registration of the row failed."""
+        e = sorted({k[3] for k in failed if k[:3] == (tree, r["name"],
+                                                      r["bytes"])})
+        return "failed (errno " + ", ".join(map(str, e)) + ")" if e else "-"
+
+    for r in rows:
+        if r["what"] != "reg" or r["name"].startswith("udmabuf-") or \
+                not r["ours"]["kernel_bytes"]:
+            continue
+        per = (1 << 30) / r["bytes"]
+        s, o = r["stock"]["kernel_bytes"], r["ours"]["kernel_bytes"]
+        ratio = r["ratio"]["kernel_bytes"]
+        L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | {r['runs']} | " +
+                 (f"{s['median'] * per:,.0f} [{s['min'] * per:,.0f}, "
+                  f"{s['max'] * per:,.0f}]" if s else refused("stock", r)) +
+                 f" | {o['median'] * per:,.0f} "
+                 f"[{o['min'] * per:,.0f}, {o['max'] * per:,.0f}] | " +
+                 (f"{ratio:.4f}" if ratio is not None else "-") +
+                 f" | {model_bytes('stock', r['pages'], r['runs']) * per:,.0f}"
+                 f" | {r['ours']['model_bytes'] * per:,.0f} | " +
+                 " | ".join(f"{r[t]['memfree_delta']['median'] * per:,.0f}"
+                            if r[t]["memfree_delta"] and
+                            r["bytes"] >= 256 << 20 else "-"
+                            for t in ("stock", "ours")) + " |")
+    L += ["", "## ibv_reg_mr and ibv_dereg_mr latency (µs)", ""] + \
+        LATENCY_HEAD
+    for r in rows:
+        if r["what"] != "reg" or r["name"].startswith("udmabuf-") or \
+                not r["ours"]["reg_ns"]:
+            continue
+        L.append(latency_line(r, refused))
+    loop = reg_loop_table(rows)
+    if loop:
+        L += ["", "## Back-to-back ibv_reg_mr and ibv_dereg_mr (µs)", "",
+              "The same MR registered and deregistered in a loop with "
+              "nothing in between (up to 200 times, 256 MiB in all); each "
+              "boot gives the loop's median, and the table shows the "
+              "median [min, max] of those over the rounds.", ""] + loop
+    dm = dmabuf_table(rows)
+    if dm:
+        L += ["", "## dma-buf MRs (ours; stock rxe has none)", "",
+              "udmabuf over a memfd of 2 MiB folios, registered with "
+              "ibv_reg_dmabuf_mr, against ibv_reg_mr of the same kind of "
+              "memory in the same boot; the udmabuf's own memory (made "
+              "before registering) is the last column.", ""] + dm
+    dbw = dmabuf_bw_table(rows)
+    if dbw:
+        L += ["", "perftest over dma-buf MRs (`--use_udmabuf`, ours only) "
+              "against plain MRs in the same boots:", ""] + dbw
+    L += ["", "## perftest bandwidth over rxe (MB/s)", "",
+          "| tool | message | stock | ours | ratio |", "|---|---|---|---|---|"]
+    for r in rows:
+        if r["what"] != "bw" or not r["stock"]["mb_s"] or \
+                not r["ours"]["mb_s"]:
+            continue
+        c = [f"{r[t]['mb_s']['median']:.2f} [{r[t]['mb_s']['min']:.2f}, "
+             f"{r[t]['mb_s']['max']:.2f}]" for t in ("stock", "ours")]
+        L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | {c[0]} | {c[1]}"
+                 f" | {r['ratio']['mb_s']:.3f} |")
+    prof = profile_table(rows)
+    if prof:
+        L += ["", "### Where the CPU time of those runs went (µs per MiB "
+              "moved)", "",
+              "perf samples of both guest CPUs at 1 kHz while the client "
+              "ran (`--profile`; plain MRs): busy is everything but the "
+              "halted idle loop; MR copy is every sample with rxe_mr_copy() "
+              "or rxe_mr_copy_mapped() in its call chain (look-up and "
+              "memcpy); ICRC is the same for rxe_icrc_generate() and "
+              "rxe_icrc_check(), code both kernels share, a control for the "
+              "method. Medians over the rounds. The guest's clock is the "
+              "host's, so slow phases of the host move all columns alike; "
+              "the last two columns divide each run's busy and MR copy time "
+              "by its ICRC time first, which cancels a boot's speed.",
+              ""] + prof
+    for r in rows:
+        if r["what"] == "memcpy" and r["ours"]["ns"]:
+            mbs = {t: r["bytes"] / (r[t]["ns"]["median"] / 1e9) / 1e6
+                   for t in ("stock", "ours") if r[t]["ns"]}
+            L += ["", "In-guest memcpy of 64 MiB, the ceiling for rxe's "
+                  "copies: " + ", ".join(f"{t} {v:,.0f} MB/s"
+                                         for t, v in mbs.items()) + "."]
+    if failed:
+        L += ["", "## Registrations that failed", "",
+              "| kernel | memory | MR size | errno | times |",
+              "|---|---|---|---|---|"]
+        L += [f"| {t} | {k} | {fmt_bytes(b)} | {e} | {n} |"
+              for (t, k, b, e), n in sorted(failed.items())]
+    skipped = sorted({(x["tree"], x["kind"], x["bytes"], x["why"])
+                      for x in samples if x["what"] == "reg-skipped"})
+    if skipped:
+        L += ["", "Not measured: " + "; ".join(
+            f"{t} {k} {fmt_bytes(b)} ({why})" for t, k, b, why in skipped)]
+    bwfail = {}
+    for x in samples:
+        if x["what"] == "bw-failed" or (x["what"] == "bw" and
+                                         x.get("exit")):
+            k = (x["tree"], x["tool"], x["bytes"], x["what"])
+            bwfail[k] = bwfail.get(k, 0) + 1
+    if bwfail:
+        L += ["", "perftest runs that exited non-zero (\"bw\": the result "
+              "was printed and is counted above; \"bw-failed\": no result): "
+              + "; ".join(f"{t} {tool} {fmt_bytes(b)} {w} x{n}"
+                          for (t, tool, b, w), n in sorted(bwfail.items()))]
+    reports = [x for x in samples if x["what"] == "report"]
+    if reports:
+        L += ["", "Kernel reports in the consoles (benchmarks do not stop "
+              "on stock's): " + "; ".join(
+                  sorted({f"{x['tree']}: {x['first_line']}"
+                          for x in reports}))]
+    L += ["", "## Scale model", ""] + scale_model(rows)
+    text = "\n".join(l for l in L if l is not None) + "\n"
+    write_if_changed(os.path.join(out, "report.md"), text)
+    return text
+
+
+def scale_model(rows):
+    """From measured bytes per page and per run: 1 TiB, 100 000 MRs."""
+    L = []
+    for name in ("anon-fragmented", "anon-thp"):
+        big = [r for r in rows if r["what"] == "reg" and r["name"] == name
+               and r["stock"]["kernel_bytes"] and r["ours"]["kernel_bytes"]]
+        if not big:
+            continue
+        r = max(big, key=lambda x: x["bytes"])
+        per_gib = {t: r[t]["kernel_bytes"]["median"] * (1 << 30) / r["bytes"]
+                   for t in ("stock", "ours")}
+        small = min(big, key=lambda x: x["bytes"])
+        per_mr = {t: small[t]["kernel_bytes"]["median"]
+                  for t in ("stock", "ours")}
+        L.append(f"- {name}: 1 TiB registered costs stock "
+                 f"{fmt_bytes(per_gib['stock'] * 1024)}, ours "
+                 f"{fmt_bytes(per_gib['ours'] * 1024)} (from the "
+                 f"{fmt_bytes(r['bytes'])} MRs); 100 000 MRs of "
+                 f"{fmt_bytes(small['bytes'])} cost stock "
+                 f"{fmt_bytes(per_mr['stock'] * 1e5)}, ours "
+                 f"{fmt_bytes(per_mr['ours'] * 1e5)}.")
+    return L or ["(no registration rows)"]
+
+
+def bench_plots(rows, out):
+    """PNG plots with gnuplot: footprint, latency, bandwidth."""
+    if not shutil.which("gnuplot"):
+        log("gnuplot not found: no plots")
+        return
+    # a kernel without a figure (stock refusing 4 GiB or dma-buf MRs) is a
+    # gap in its line, not a reason to drop ours
+    kinds = sorted({r["name"] for r in rows if r["what"] == "reg" and
+                    r["ours"]["kernel_bytes"]})
+    tools = sorted({r["name"] for r in rows if r["what"] == "bw"})
+
+    def dat(name, sel, val):
+        lines = []
+        for r in rows:
+            if sel(r) and (r["stock"].get(val) or r["ours"].get(val)):
+                v = [r["bytes"]]
+                for t in ("stock", "ours"):
+                    x = r[t].get(val)
+                    scale = (1 << 30) / r["bytes"] \
+                        if val == "kernel_bytes" else 1
+                    v += [x[m] * scale if x else float("nan")
+                          for m in ("median", "min", "max")]
+                lines.append(" ".join(f"{a:g}" for a in v))
+        write_if_changed(os.path.join(out, name), "\n".join(lines) + "\n")
+
+    gp = ["set terminal pngcairo size 900,600", "set logscale x 2",
+          "set xtics (" + ", ".join(
+              f"'{fmt_bytes(1 << b)}' {1 << b}" for b in range(12, 33, 4))
+          + ")",
+          "set key outside right top", "set grid",
+          "set datafile missing NaN"]
+    for what, val, ylabel, log_y in (
+            ("footprint", "kernel_bytes", "kernel bytes per registered GiB",
+             True),
+            ("reg-latency", "reg_ns", "ibv_reg_mr time (ns)", True)):
+        plots = []
+        for k in kinds:
+            f = f"{what}-{k}.dat"
+            dat(f, lambda r, k=k: r["what"] == "reg" and r["name"] == k, val)
+            plots += [f"'{f}' using 1:2:3:4 with yerrorlines "
+                      f"title 'stock {k}'",
+                      f"'{f}' using 1:5:6:7 with yerrorlines "
+                      f"title 'ours {k}'"]
+        if plots:
+            gp += [f"set output '{what}.png'",
+                   "set xlabel 'MR size (bytes)'", f"set ylabel '{ylabel}'",
+                   "set logscale y 10" if log_y else "unset logscale y",
+                   "plot " + ", ".join(plots)]
+    plots = []
+    for t in tools:
+        f = f"bw-{t}.dat"
+        dat(f, lambda r, t=t: r["what"] == "bw" and r["name"] == t, "mb_s")
+        plots += [f"'{f}' using 1:2:3:4 with yerrorlines title 'stock {t}'",
+                  f"'{f}' using 1:5:6:7 with yerrorlines title 'ours {t}'"]
+    if plots:
+        gp += ["set output 'bandwidth.png'",
+               "set xlabel 'message size (bytes)'", "set ylabel 'MB/s'",
+               "unset logscale y", "plot " + ", ".join(plots)]
+    write_if_changed(os.path.join(out, "plots.gp"), "\n".join(gp) + "\n")
+    run(["gnuplot", "plots.gp"], cwd=out, quiet=True)
+
+
+def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
+           kinds="", bw_sizes="", reg=True, profile=False, bw_mem=""):
+    """Boot stock and ours alternately; return the samples."""
+    images = {t: build_kernel(t, "bench") for t in ("stock", "ours")}
+    build_userspace()
+    os.makedirs(out, exist_ok=True)
+    env = (f"BENCH_REPS={reps}\nBENCH_MAX_BYTES={max_bytes}\n"
+           f"BENCH_BW_BYTES={bw_bytes}\nBENCH_KINDS='{kinds}'\n" +
+           (f"BENCH_BW_SIZES='{bw_sizes}'\n" if bw_sizes else "") +
+           ("" if reg else "BENCH_REG=none\n") +
+           ("BENCH_PROFILE=1\n" if profile else "") +
+           (f"BENCH_BW_MEM='{bw_mem}'\n" if bw_mem else ""))
+    # 1 GiB pages for the anon-hugetlb-1g rows: reserved at boot, the only
+    # time they can be had without CONTIG_ALLOC (the minimal config has none)
+    gigantic = (f"hugepagesz=1G hugepages={min(max_bytes >> 30, 4)}"
+                if max_bytes >= 1 << 30 and (
+                    not kinds or "anon-hugetlb-1g" in kinds.split())
+                else "")
+    samples = []
+    for rnd in range(rounds):
+        for tree in ("stock", "ours"):
+            rdir = os.path.join(out, f"round{rnd + 1}-{tree}")
+            os.makedirs(rdir, exist_ok=True)
+            write_if_changed(os.path.join(rdir, "bench.env"), env)
+            log(f"round {rnd + 1}/{rounds}: {tree}")
+            status, console = boot(images[tree], os.path.join(
+                ROOT, "benchmarks", "guest", "round"), rdir, mem=mem,
+                timeout=timeout, verbose=False,
+                extra_append=gigantic if reg else "")
+            bad = splats(console)
+            # stock's own warnings (rxe's page_info beyond the largest
+            # kmalloc, say) are results; ours must have none
+            if status != 0 or (bad and tree == "ours"):
+                raise LabError(f"benchmark guest {tree} round {rnd + 1} "
+                               f"failed (status {status}, {len(bad)} kernel "
+                               f"reports): {rdir}/console.log")
+            for b in bad:
+                samples.append({"what": "report", "tree": tree,
+                                "round": rnd + 1,
+                                "first_line": b.strip().splitlines()[0]})
+            for m in BENCH_RE.finditer(console):
+                x = json.loads(m[1])
+                x.update(tree=tree, round=rnd + 1)
+                samples.append(x)
+    return samples
+
+
+def print_headline(rows):
+    """Footprint and registration ratios at each kind's largest MR."""
+    best = {}
+    for r in rows:
+        if r["what"] == "reg" and r["stock"]["kernel_bytes"] and \
+                r["ours"]["kernel_bytes"]:
+            if r["bytes"] >= best.get(r["name"], {"bytes": 0})["bytes"]:
+                best[r["name"]] = r
+    print("\nA/B against stock Linux 7.2 (median; ratio = ours / stock)")
+    print("| memory | MR | stock B/GiB | ours B/GiB | bytes ratio | "
+          "stock reg ms | ours reg ms | reg time ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in sorted(best.items()):
+        per = (1 << 30) / r["bytes"]
+        print(f"| {name} | {fmt_bytes(r['bytes'])} | "
+              f"{r['stock']['kernel_bytes']['median'] * per:,.0f} | "
+              f"{r['ours']['kernel_bytes']['median'] * per:,.0f} | "
+              f"{r['ratio']['kernel_bytes']:.4f} | "
+              f"{r['stock']['reg_ns']['median'] / 1e6:,.2f} | "
+              f"{r['ours']['reg_ns']['median'] / 1e6:,.2f} | "
+              f"{r['ratio']['reg_ns']:.3f} |")
+    loop = reg_loop_table(rows, ("anon-fragmented", "anon-contiguous"))
+    if loop:
+        print("\nSmall MRs of 4 KiB pages registered back to back "
+              "(µs, median of the boots' medians)")
+        print("\n".join(loop))
+    dm = dmabuf_table(rows)
+    if dm:
+        print("\ndma-buf MRs on our kernel (stock rxe has none): udmabuf "
+              "over a memfd, against ibv_reg_mr of the same memory")
+        print("\n".join(dm))
+
+
+def bench_write(out, rounds, samples):
+    """Report, plots and headline of a run's samples, written into out."""
+    rows = bench_aggregate(samples)
+    print(bench_report(rows, rounds, out, samples))
+    bench_plots(rows, out)
+    print_headline(rows)
+    return rows
+
+
+def cmd_bench(args):
+    t0 = time.time()
+    if args.report:
+        with open(os.path.join(args.report, "results.json")) as f:
+            res = json.load(f)
+        bench_write(args.report, res["rounds"], res["samples"])
+        return 0
+    ensure_host_packages()
+    if args.profile and not shutil.which("perf"):
+        raise LabError("--profile runs perf in the guest, which shares the "
+                       "host's root: install linux-perf")
+    out = os.path.realpath(args.out or os.path.join(
+        CACHE, "bench", time.strftime("%Y%m%d-%H%M%S")))
+    samples = run_ab(out, args.rounds, args.reps, args.max_bytes,
+                     args.bw_bytes, args.mem, args.timeout,
+                     kinds=" ".join(args.kinds or []),
+                     bw_sizes="none" if args.no_bw else "",
+                     reg=not args.no_reg, profile=args.profile,
+                     bw_mem=" ".join(args.bw_mem or []))
+    rows = bench_write(out, args.rounds, samples)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"rounds": args.rounds, "samples": samples, "rows": rows},
+                  f, indent=1)
+    log(f"report, results.json and plots in {out} "
+        f"({time.time() - t0:.0f} s)")
+    return 0

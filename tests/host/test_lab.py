@@ -1,0 +1,199 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Host-side unit tests of the lab's pure parts: the series layout and
+round trip, guest verdict parsing, KTAP parsing, report statistics.
+Run by './phyrlab test' (python3 -m unittest discover tests/host)."""
+
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.realpath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "lab"))
+import series  # noqa: E402
+
+
+def load_phyrlab():
+    loader = importlib.machinery.SourceFileLoader(
+        "phyrlab_script", os.path.join(ROOT, "phyrlab"))
+    spec = importlib.util.spec_from_loader("phyrlab_script", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+PATCH = """From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
+From: phyr lab <phyr@localhost>
+Subject: [PATCH] RDMA/rxe: a subject that goes on
+ over two lines
+
+Body.
+
+Signed-off-by: phyr lab <phyr@localhost>
+---
+diff --git a/drivers/infiniband/sw/rxe/rxe_mr.c b/drivers/infiniband/sw/rxe/rxe_mr.c
+index 1111111..2222222 100644
+--- a/drivers/infiniband/sw/rxe/rxe_mr.c
++++ b/drivers/infiniband/sw/rxe/rxe_mr.c
+@@ -1,3 +1,4 @@
+ a
+-b
++c
++d
+ e
+diff --git a/include/rdma/ib_umem.h b/include/rdma/ib_umem.h
+index 3333333..4444444 100644
+--- a/include/rdma/ib_umem.h
++++ b/include/rdma/ib_umem.h
+@@ -1,1 +1,2 @@
+ x
++--- not a header line
+"""
+
+
+class SeriesLayout(unittest.TestCase):
+    def test_parse_skips_comments_and_blanks(self):
+        self.assertEqual(series.parse_series(
+            "# head\nlib/0001-a.patch  # why\n\n  drivers/0002-b.patch\n"),
+            ["lib/0001-a.patch", "drivers/0002-b.patch"])
+
+    def test_files_and_counts(self):
+        self.assertEqual(series.patch_files(PATCH),
+                         ["drivers/infiniband/sw/rxe/rxe_mr.c",
+                          "include/rdma/ib_umem.h"])
+        self.assertEqual(series.changed_lines(PATCH),
+                         {"drivers/infiniband/sw/rxe/rxe_mr.c": 3,
+                          "include/rdma/ib_umem.h": 1})
+
+    def test_home_is_folder_of_file_changed_most(self):
+        self.assertEqual(series.patch_home(PATCH),
+                         "drivers/infiniband/sw/rxe")
+
+    def test_home_tie_goes_to_first_file(self):
+        p = PATCH.replace("+--- not a header line\n",
+                          "+1\n+2\n+3\n+4\n+5\n")
+        # 3 lines in rxe_mr.c against 6 in ib_umem.h now
+        self.assertEqual(series.patch_home(p), "include/rdma")
+        p = PATCH.replace("+--- not a header line\n", "+1\n+2\n+3\n")
+        self.assertEqual(series.patch_home(p), "drivers/infiniband/sw/rxe")
+
+    def test_subject_unfolds(self):
+        self.assertEqual(series.subject(PATCH),
+                         "RDMA/rxe: a subject that goes on over two lines")
+
+    def test_key_depends_on_order_and_extra(self):
+        a, b = b"one", b"two"
+        self.assertNotEqual(series.series_key([a, b]),
+                            series.series_key([b, a]))
+        self.assertNotEqual(series.series_key([a], "x"),
+                            series.series_key([a], "y"))
+        # no ambiguity from concatenation
+        self.assertNotEqual(series.series_key([b"ab", b"c"]),
+                            series.series_key([b"a", b"bc"]))
+
+    def test_write_series_round_trip_and_strays(self):
+        d = tempfile.mkdtemp()
+        try:
+            os.makedirs(os.path.join(d, "configs"))
+            open(os.path.join(d, "configs", "x.config"), "w").close()
+            rels = series.write_series(
+                d, [("0001-a.patch", PATCH.encode())])
+            self.assertEqual(rels, ["drivers/infiniband/sw/rxe/0001-a.patch"])
+            self.assertEqual(series.series_paths(d),
+                             [os.path.join(d, rels[0])])
+            self.assertEqual(series.stray_files(d), [])
+            # a second export replaces the first, and empty folders go
+            p2 = PATCH.replace("+c\n+d\n", "+c\n")
+            p2 = p2.replace("+--- not a header line\n", "+1\n+2\n+3\n")
+            rels = series.write_series(d, [("0001-a.patch", p2.encode())])
+            self.assertEqual(rels, ["include/rdma/0001-a.patch"])
+            self.assertFalse(os.path.exists(os.path.join(d, "drivers")))
+            # a whole file under kernel/ is reported
+            os.makedirs(os.path.join(d, "lib"))
+            open(os.path.join(d, "lib", "phyr.c"), "w").close()
+            self.assertEqual(series.stray_files(d), ["lib/phyr.c"])
+        finally:
+            shutil.rmtree(d)
+
+    def test_missing_patch_is_an_error(self):
+        d = tempfile.mkdtemp()
+        try:
+            with open(os.path.join(d, "series"), "w") as fh:
+                fh.write("lib/0001-gone.patch\n")
+            with self.assertRaisesRegex(series.SeriesError, "0001-gone"):
+                series.series_paths(d)
+        finally:
+            shutil.rmtree(d)
+
+    def test_repository_series_has_no_strays(self):
+        kdir = os.path.join(ROOT, "kernel")
+        self.assertEqual(series.stray_files(kdir), [])
+        self.assertTrue(series.series_paths(kdir))
+
+
+class Verdicts(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = load_phyrlab()
+
+    def test_guest_results(self):
+        console = ("noise\nPHYRLAB-TEST: umem.reg PASS\n"
+                   "PHYRLAB-TEST: p2p.bar FAIL\nPHYRLAB-TEST: x SKIP\n"
+                   " PHYRLAB-TEST: indented PASS\n")
+        self.assertEqual(self.lab.guest_results(console),
+                         [("guest.umem.reg", "SUCCESS"),
+                          ("guest.p2p.bar", "FAILURE"),
+                          ("guest.x", "SKIPPED")])
+
+    def test_stats(self):
+        self.assertIsNone(self.lab.stats([]))
+        self.assertEqual(self.lab.stats([3, 1, 2]),
+                         {"min": 1, "median": 2, "max": 3, "n": 3})
+        self.assertEqual(self.lab.stats([4, 1, 2, 3])["median"], 2.5)
+
+    def test_bench_aggregate_ratios_of_medians(self):
+        smp = []
+        for tree, vals in (("stock", [100, 300, 200]), ("ours", [50, 70, 60])):
+            for v in vals:
+                smp.append({"what": "bw", "tree": tree, "tool": "ib_write_bw",
+                            "bytes": 65536, "mb_s": v})
+        smp.append({"what": "bw-failed", "tree": "ours",
+                    "tool": "ib_write_bw", "bytes": 65536})
+        smp.append({"what": "memcpy", "tree": "ours", "bytes": 4096,
+                    "ns": 10})
+        rows = self.lab.bench_aggregate(smp)
+        bw = [r for r in rows if r["what"] == "bw"]
+        self.assertEqual(len(bw), 1)
+        self.assertEqual(bw[0]["stock"]["mb_s"]["median"], 200)
+        self.assertEqual(bw[0]["ours"]["mb_s"]["n"], 3)
+        self.assertAlmostEqual(bw[0]["ratio"]["mb_s"], 60 / 200)
+        mc = [r for r in rows if r["what"] == "memcpy"][0]
+        # no stock sample: no ratio rather than a made-up one
+        self.assertIsNone(mc["ratio"]["ns"])
+
+    def test_ktap(self):
+        ksrc = self.lab.kernel_source_if_present()
+        if not ksrc:
+            self.skipTest("no kernel source unpacked yet")
+        console = ("[    1.0] KTAP version 1\n[    1.0] 1..1\n"
+                   "[    1.0]     KTAP version 1\n"
+                   "[    1.0]     # Subtest: phyr\n"
+                   "[    1.0]     1..2\n"
+                   "[    1.0]     ok 1 phyr_test_a\n"
+                   "[    1.0]     not ok 2 phyr_test_b\n"
+                   "[    1.0] not ok 1 phyr\n")
+        out = tempfile.mkdtemp()
+        try:
+            got = self.lab.ktap_results(console, ksrc, out)
+        finally:
+            shutil.rmtree(out)
+        self.assertEqual(got, [("phyr.phyr_test_a", "SUCCESS"),
+                               ("phyr.phyr_test_b", "FAILURE")])
+
+
+if __name__ == "__main__":
+    unittest.main()
