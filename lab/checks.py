@@ -207,9 +207,7 @@ def series_static_checks():
             if len(again) != len(mine):
                 print(f"--- round trip: {len(mine)} patches, "
                       f"{len(again)} back")
-        homes = [os.path.normpath(os.path.join(
-            kseries.patch_home(d.decode("utf-8", "replace")), n))
-            for n, d in again]
+        homes = [kseries.patch_rel(n, d) for n, d in again]
         listed = kseries.parse_series(read(os.path.join(KERNEL_DIR,
                                                         "series")))
         if homes != listed:

@@ -96,6 +96,12 @@ def patch_home(text):
     return os.path.dirname(best) or "."
 
 
+def patch_rel(name, data):
+    """Path under kernel/ of a patch file named name holding data."""
+    return os.path.normpath(os.path.join(
+        patch_home(data.decode("utf-8", "replace")), name))
+
+
 def subject(text):
     m = re.search(r"^Subject: (?:\[PATCH[^\]]*\] )?(.*(?:\n [^\n]*)*)",
                   text, re.M)
@@ -123,8 +129,7 @@ def write_series(kernel_dir, patches):
         os.unlink(old)
     rels = []
     for name, data in patches:
-        home = patch_home(data.decode("utf-8", "replace"))
-        rel = os.path.normpath(os.path.join(home, name))
+        rel = patch_rel(name, data)
         path = os.path.join(kernel_dir, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as fh:
