@@ -12,7 +12,9 @@
  * to let go touches freed pages: KASAN reports it.
  *
  * Dynamic buffers (PTE_DYNAMIC) have pin/unpin: a pinned buffer does not
- * move.  Static ones can only be revoked, like VFIO's.
+ * move.  Static ones can only be revoked, like VFIO's.  Split buffers
+ * (PTE_SPLIT) leave a 4-byte hole in each page, so that their list has
+ * ranges whose ends are not word aligned.
  *
  * PTE_IOC_P2P_PROBE makes the module an importer with a device instead:
  * it tells how a given PCI device would reach any dma-buf (VFIO's BAR
@@ -124,6 +126,35 @@ static const struct phyr_meta pte_meta_wc = {
 	.cache = PHYR_CACHE_WC,
 };
 
+/* Pages a buffer of @size bytes needs. */
+static unsigned long pte_nr_pages(u64 size, u32 flags)
+{
+	if (flags & PTE_SPLIT)
+		return DIV_ROUND_UP(size, PTE_SPLIT_PAGE);
+	return size >> PAGE_SHIFT;
+}
+
+/*
+ * Where byte @pos of the buffer is: its page, the offset in it, and the
+ * bytes that follow it in the same range.
+ */
+static struct page *pte_locate(struct pte_buf *buf, u64 pos, size_t *off,
+			       size_t *avail)
+{
+	u64 per = buf->flags & PTE_SPLIT ? PTE_SPLIT_PAGE : PAGE_SIZE;
+	size_t x = do_div(pos, per);
+
+	*off = x;
+	*avail = per - x;
+	if (buf->flags & PTE_SPLIT) {
+		if (x < PTE_SPLIT_HEAD)
+			*avail = PTE_SPLIT_HEAD - x;
+		else
+			*off = x + PTE_SPLIT_HOLE;
+	}
+	return buf->backing->pages[pos];
+}
+
 static int pte_check_map(struct pte_buf *buf, enum dma_data_direction dir)
 {
 	dma_resv_assert_held(buf->dmabuf->resv);
@@ -140,7 +171,9 @@ static const struct phyr *pte_map_phyr(struct dma_buf_attachment *attach,
 	struct pte_buf *buf = attach->dmabuf->priv;
 	const struct phyr_meta *meta = &phyr_meta_cpu;
 	struct pte_phyr_map *m;
+	size_t off, avail;
 	unsigned long i;
+	u64 pos;
 	int ret;
 
 	ret = pte_check_map(buf, dir);
@@ -155,19 +188,31 @@ static const struct phyr *pte_map_phyr(struct dma_buf_attachment *attach,
 	if (!m)
 		return ERR_PTR(-ENOMEM);
 	phyr_init(&m->phyr);
-	for (i = 0; i < buf->backing->nr; i++) {
+	for (i = 0; i < buf->backing->nr && !(buf->flags & PTE_SPLIT); i++) {
 		ret = phyr_append_page(&m->phyr, buf->backing->pages[i], meta,
 				       GFP_KERNEL);
-		if (ret) {
-			phyr_free(&m->phyr);
-			kfree(m);
-			return ERR_PTR(ret);
-		}
+		if (ret)
+			goto err_free;
+	}
+	for (pos = 0; pos < buf->dmabuf->size && (buf->flags & PTE_SPLIT);) {
+		struct page *page = pte_locate(buf, pos, &off, &avail);
+
+		avail = min_t(u64, avail, buf->dmabuf->size - pos);
+		ret = phyr_append(&m->phyr, page_to_phys(page) + off, avail,
+				  meta, GFP_KERNEL);
+		if (ret)
+			goto err_free;
+		pos += avail;
 	}
 	kref_get(&buf->backing->kref);
 	m->backing = buf->backing;
 	buf->maps++;
 	return &m->phyr;
+
+err_free:
+	phyr_free(&m->phyr);
+	kfree(m);
+	return ERR_PTR(ret);
 }
 
 static void pte_unmap_phyr(struct dma_buf_attachment *attach,
@@ -195,6 +240,9 @@ static struct sg_table *pte_map_dma_buf(struct dma_buf_attachment *attach,
 	ret = pte_check_map(buf, dir);
 	if (ret)
 		return ERR_PTR(ret);
+	/* a scatterlist cannot say that a page has a hole */
+	if (buf->flags & PTE_SPLIT)
+		return ERR_PTR(-EOPNOTSUPP);
 	m = kzalloc_obj(*m);
 	if (!m)
 		return ERR_PTR(-ENOMEM);
@@ -296,14 +344,15 @@ static long pte_create(struct pte_create __user *uarg)
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
 	if (!arg.size || !PAGE_ALIGNED(arg.size) || arg.size > PTE_MAX_SIZE ||
-	    (arg.flags & ~PTE_FLAGS))
+	    (arg.flags & ~PTE_FLAGS) ||
+	    ((arg.flags & PTE_SPLIT) && (arg.flags & PTE_SGT_ONLY)))
 		return -EINVAL;
 
 	buf = kzalloc_obj(*buf);
 	if (!buf)
 		return -ENOMEM;
 	buf->flags = arg.flags;
-	buf->backing = pte_backing_alloc(arg.size >> PAGE_SHIFT);
+	buf->backing = pte_backing_alloc(pte_nr_pages(arg.size, arg.flags));
 	if (!buf->backing) {
 		kfree(buf);
 		return -ENOMEM;
@@ -382,7 +431,7 @@ static long pte_op(unsigned int cmd, struct pte_op __user *uarg)
 	buf = dmabuf->priv;
 
 	if (cmd != PTE_IOC_REVOKE) {
-		new = pte_backing_alloc(dmabuf->size >> PAGE_SHIFT);
+		new = pte_backing_alloc(pte_nr_pages(dmabuf->size, buf->flags));
 		if (!new) {
 			ret = -ENOMEM;
 			goto out_put;
@@ -480,9 +529,10 @@ static void pte_copy_pages(struct pte_buf *buf, u64 pos, void *kbuf, size_t n,
 			   bool write)
 {
 	while (n) {
-		struct page *page = buf->backing->pages[pos >> PAGE_SHIFT];
-		size_t off = offset_in_page(pos);
-		size_t c = min_t(size_t, PAGE_SIZE - off, n);
+		size_t off, c;
+		struct page *page = pte_locate(buf, pos, &off, &c);
+
+		c = min(c, n);
 
 		if (write)
 			memcpy_to_page(page, off, kbuf, c);

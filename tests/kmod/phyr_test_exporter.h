@@ -22,7 +22,17 @@
 #define PTE_WC			_BITUL(3)
 /* no map_phyr: an exporter that only maps sg_tables */
 #define PTE_SGT_ONLY		_BITUL(4)
-#define PTE_FLAGS		(_BITUL(5) - 1)
+/*
+ * Byte-granular ranges: each page holds PTE_SPLIT_PAGE bytes of the buffer
+ * in two ranges, [0, PTE_SPLIT_HEAD) and [PTE_SPLIT_HEAD + 4, page end),
+ * so ranges end where an 8-byte word does not (phyr importers only)
+ */
+#define PTE_SPLIT		_BITUL(5)
+#define PTE_FLAGS		(_BITUL(6) - 1)
+
+#define PTE_SPLIT_HEAD		2052
+#define PTE_SPLIT_HOLE		4
+#define PTE_SPLIT_PAGE		(4096 - PTE_SPLIT_HOLE)
 
 /* Largest buffer */
 #define PTE_MAX_SIZE		_BITULL(30)
