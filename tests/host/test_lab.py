@@ -195,5 +195,50 @@ class Verdicts(unittest.TestCase):
                                ("phyr.phyr_test_b", "FAILURE")])
 
 
+class Extended(unittest.TestCase):
+    """phyrlab extended: rdma-core's suite compared, KCSAN reports sorted."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = load_phyrlab()
+
+    LOG = ("test_reg_mr (tests.test_mr.MRTest.test_reg_mr) ... ok\n"
+           "test_dmabuf (tests.test_mr.DmaBufMRTest.test_dmabuf)\n"
+           "Test a dma-buf MR ... ok\n"
+           "test_odp (tests.test_odp.OdpTestCase.test_odp) ... "
+           "skipped 'no ODP'\n"
+           "test_qp (tests.test_qp.QPTest.test_qp) ... FAIL\n"
+           "test_cq (tests.test_cq.CQTest.test_cq) ... ERROR\n")
+
+    def test_suite_results(self):
+        got = self.lab.suite_results(self.LOG)
+        self.assertEqual(got, {
+            "tests.test_mr.MRTest.test_reg_mr": "pass",
+            "tests.test_mr.DmaBufMRTest.test_dmabuf": "pass",
+            "tests.test_odp.OdpTestCase.test_odp": "skip",
+            "tests.test_qp.QPTest.test_qp": "fail",
+            "tests.test_cq.CQTest.test_cq": "fail"})
+
+    def test_suite_compare(self):
+        stock = {"a": "pass", "b": "pass", "c": "skip", "d": "fail"}
+        ours = {"a": "pass", "b": "fail", "c": "pass"}
+        reg, counts = self.lab.suite_compare(stock, ours)
+        self.assertEqual(reg, ["b"])
+        self.assertEqual(counts["stock"], {"pass": 2, "skip": 1, "fail": 1})
+        self.assertEqual(counts["ours"], {"pass": 2, "skip": 0, "fail": 1})
+
+    def test_kcsan_reports_sorted(self):
+        console = ("[ 1.0] BUG: KCSAN: data-race in rxe_mr_copy / "
+                   "rxe_mr_dmabuf_invalidate\n[ 1.0] \n[ 1.0] \n"
+                   "[ 1.0] \n[ 1.0] \n"
+                   "[ 2.0] BUG: KCSAN: data-race in tick_sched_do_timer / "
+                   "tick_nohz_next_event\n")
+        ours, other = self.lab.kcsan_reports(console)
+        self.assertEqual(len(ours), 1)
+        self.assertIn("rxe_mr_copy", ours[0])
+        self.assertEqual(len(other), 1)
+        self.assertIn("tick_sched", other[0])
+
+
 if __name__ == "__main__":
     unittest.main()
