@@ -37,10 +37,12 @@ OUR_CODE = re.compile(r"\b(rxe_\w+|ib_umem\w*|phyr_\w+|dma_buf_\w*phyr\w*|"
                       r"ib_uverbs\w*dmabuf\w*|vfio_pci\w*dma_buf\w*)")
 
 # "test_x (tests.test_mr.MRTest.test_x) ... ok", possibly with the first
-# line of the test's docstring between the name and the verdict.
+# line of the test's docstring between the name and the verdict, or with
+# a line the test printed between "..." and the verdict.
 SUITE_LINE = re.compile(
     r"^(test\w*) \(([\w.]+)\)(?:\n(?:(?!test\w* \()[^\n])*)?"
-    r" \.\.\. (ok|skipped|FAIL|ERROR|expected failure|unexpected success)",
+    r" \.\.\. (?:[^\n]*\n)?"
+    r"(ok|skipped|FAIL|ERROR|expected failure|unexpected success)",
     re.M)
 
 

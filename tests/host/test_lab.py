@@ -208,7 +208,9 @@ class Extended(unittest.TestCase):
            "test_odp (tests.test_odp.OdpTestCase.test_odp) ... "
            "skipped 'no ODP'\n"
            "test_qp (tests.test_qp.QPTest.test_qp) ... FAIL\n"
-           "test_cq (tests.test_cq.CQTest.test_cq) ... ERROR\n")
+           "test_cq (tests.test_cq.CQTest.test_cq) ... ERROR\n"
+           "test_mc (tests.test_cm.CMTest.test_mc) ... printed = 2\n"
+           "ok\n")
 
     def test_suite_results(self):
         got = self.lab.suite_results(self.LOG)
@@ -217,7 +219,8 @@ class Extended(unittest.TestCase):
             "tests.test_mr.DmaBufMRTest.test_dmabuf": "pass",
             "tests.test_odp.OdpTestCase.test_odp": "skip",
             "tests.test_qp.QPTest.test_qp": "fail",
-            "tests.test_cq.CQTest.test_cq": "fail"})
+            "tests.test_cq.CQTest.test_cq": "fail",
+            "tests.test_cm.CMTest.test_mc": "pass"})
 
     def test_suite_compare(self):
         stock = {"a": "pass", "b": "pass", "c": "skip", "d": "fail"}
