@@ -136,6 +136,10 @@ def cmd_extended(args):
                                                 "kcsan-races"), out,
                                timeout=2400, verbose=args.verbose,
                                kmod=kmod, p2p=True)
+        # a KCSAN that never switched on finds nothing: that is no pass
+        results.append(("kcsan.enabled", "SUCCESS" if
+                        re.search(r"kcsan: enabled early", console)
+                        else "FAILURE"))
         ours, other = kcsan_reports(console)
         for rep in ours:
             print("\n=== KCSAN report in our code ===\n" + rep)
