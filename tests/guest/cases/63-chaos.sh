@@ -17,6 +17,6 @@ bounded 500 chaos -d rxe0 -r 100 -D 450 kill-rounds > "$log" 2>&1 || rc=1
 cat "$log"
 grep -q "kill-rounds: 100 of 100 rounds" "$log" ||
 	{ echo "FAIL: fewer than 100 kill rounds"; rc=1; }
-bounded 180 chaos -d rxe0 -D 120 churn || rc=1
+bounded 300 chaos -d rxe0 -D 120 churn || rc=1
 rmmod phyr_test_exporter || fail "the test exporter is still in use"
 [ "$rc" -eq 0 ] || fail "chaos"
