@@ -1176,6 +1176,7 @@ static struct {
 	uint64_t reconnects, by_kind[NR_CK];
 	uint64_t moves, revokes, restores, move_refused;
 	uint64_t traffic, traffic_dmabuf;
+	uint64_t slowest_ns, slow;	/* workers' completions; over 10 s */
 	uint64_t errors, err_errno[MAX_ERRNO], err_wc, err_data, err_other;
 } ch;
 
@@ -1256,20 +1257,48 @@ static void w_reconnect(struct worker *w)
 	w->qa = w->qb = NULL;
 }
 
+static const char *qp_state(struct ibv_qp *qp)
+{
+	static const char *const names[] = {
+		"RESET", "INIT", "RTR", "RTS", "SQD", "SQE", "ERR" };
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr attr;
+
+	if (ibv_query_qp(qp, &attr, IBV_QP_STATE, &init))
+		return "(query failed)";
+	return attr.qp_state < sizeof(names) / sizeof(names[0]) ?
+	       names[attr.qp_state] : "(unknown)";
+}
+
 /*
  * The wait is long: with eight workers registering under KASAN on two
  * emulated CPUs, one WRITE of the whole 8 x 10,000 churn once waited more
  * than 30 s for its completion (2026-11-30, not explained).  A completion
- * that never comes still fails.
+ * that never comes still fails, with both QPs' states; the slowest one
+ * that came is reported, and how many took over 10 s, so that a slow
+ * machine and a lost completion can be told apart.
  */
 static int w_rdma(struct worker *w, struct op *o, enum ibv_wc_status *st)
 {
+	uint64_t t0 = now_ns(), dt, old;
 	int err = do_op(w->d.cq, w->qa, ++w->next_id, o, st, 120, NULL, NULL);
 
-	if (!err)
+	dt = now_ns() - t0;
+	if (!err) {
+		old = __atomic_load_n(&ch.slowest_ns, __ATOMIC_RELAXED);
+		while (dt > old &&
+		       !__atomic_compare_exchange_n(&ch.slowest_ns, &old, dt,
+						    0, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED))
+			;
+		if (dt > 10 * NS)
+			INC(ch.slow);
 		return 0;
-	ch_err(E_ERRNO, err, "worker %d: %s of %u bytes", w->id,
-	       opname(o->opcode), o->len);
+	}
+	ch_err(E_ERRNO, err, "worker %d: %s of %u bytes, after %.1f s; "
+	       "QP states: requester %s, responder %s", w->id,
+	       opname(o->opcode), o->len, (double)dt / NS, qp_state(w->qa),
+	       qp_state(w->qb));
 	w_reconnect(w);
 	return -1;
 }
@@ -1799,6 +1828,8 @@ static void ch_report(double secs)
 	       ch.refused, ch.wc_revoked, ch.wc_access);
 	printf("  traffic: %" PRIu64 " transfers checked, %" PRIu64 " of them "
 	       "through the moving dma-buf\n", ch.traffic, ch.traffic_dmabuf);
+	printf("  workers' slowest completion: %.2f s; %" PRIu64 " took over "
+	       "10 s\n", (double)ch.slowest_ns / NS, ch.slow);
 	printf("  unexpected errors: %" PRIu64, ch.errors);
 	for (i = 0; i < MAX_ERRNO; i++)
 		if (ch.err_errno[i])
