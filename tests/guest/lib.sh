@@ -32,6 +32,16 @@ wait_port() {
 	return 1
 }
 
+# Wait until nothing listens on a TCP port any more (a server has exited).
+wait_port_free() {
+	local port=$1 i
+	for i in $(seq 1 50); do
+		ss -ltn 2>/dev/null | grep -q ":$port " || return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 # GID index of the RoCE v2 IPv4 address on rxe0 (from ibv_devinfo -v).
 roce_v2_gid_index() {
 	ibv_devinfo -v -d "${1:-rxe0}" |

@@ -18,8 +18,5 @@ for tool in ib_write_bw ib_read_bw ib_send_bw; do
 	echo "$line" | awk '{ exit !($4 > 0 && $5 > 0) }' ||
 		fail "$tool: zero bandwidth: $line"
 	# the server's port must be free before the next tool listens on it
-	for i in $(seq 1 50); do
-		ss -ltn | grep -q ":18515 " || break
-		sleep 0.2
-	done
+	wait_port_free 18515
 done

@@ -26,14 +26,6 @@ mr_kinds() {
 			print (mem == "dma-buf" ? "d " : "o ") pid }' | sort -u
 }
 
-wait_port_free() {
-	local i
-	for i in $(seq 1 50); do
-		ss -ltn | grep -q ":$1 " || return 0
-		sleep 0.2
-	done
-}
-
 # One server and one client of perftest tool $1 with arguments $2; the
 # MRs are looked at while the client runs.  /run/bw-status says what
 # failed, empty when nothing did.
