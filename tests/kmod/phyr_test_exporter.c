@@ -18,13 +18,17 @@
  *
  * PTE_IOC_P2P_PROBE makes the module an importer with a device instead:
  * it tells how a given PCI device would reach any dma-buf (VFIO's BAR
- * buffers, say) through the phyr DMA mapping.
+ * buffers, say) through the phyr DMA mapping.  PTE_IOC_UMEM_PROBE makes it
+ * an RDMA driver whose device DMAs: it registers user memory or a dma-buf
+ * for a PCI device as an ib_umem and checks the DMA side of the umem
+ * against the IOMMU.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-direct.h>
 #include <linux/dma-resv.h>
 #include <linux/file.h>
 #include <linux/highmem.h>
+#include <linux/iommu.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -32,6 +36,9 @@
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <rdma/ib_umem.h>
+#include <rdma/ib_verbs.h>
+#include <rdma/iter.h>
 
 #include "phyr_test_exporter.h"
 
@@ -685,6 +692,31 @@ out:
 	return ret;
 }
 
+/*
+ * The PCI device @client (domain << 16 | bus << 8 | devfn), referenced.  A
+ * device no driver has (the lab's pci-testdev) keeps the 32-bit default
+ * mask, which would bounce host pages through swiotlb: it gets the mask a
+ * driver would set.
+ */
+static struct pci_dev *pte_client(u32 client)
+{
+	struct pci_dev *pdev;
+	int ret;
+
+	pdev = pci_get_domain_bus_and_slot(client >> 16, (client >> 8) & 0xff,
+					   client & 0xff);
+	if (!pdev)
+		return ERR_PTR(-ENODEV);
+	if (!pdev->dev.driver) {
+		ret = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+		if (ret) {
+			pci_dev_put(pdev);
+			return ERR_PTR(ret);
+		}
+	}
+	return pdev;
+}
+
 static long pte_p2p_probe(struct pte_p2p_probe __user *uarg)
 {
 	struct dma_buf_attachment *attach;
@@ -698,21 +730,9 @@ static long pte_p2p_probe(struct pte_p2p_probe __user *uarg)
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
-	pdev = pci_get_domain_bus_and_slot(arg.client >> 16,
-					   (arg.client >> 8) & 0xff,
-					   arg.client & 0xff);
-	if (!pdev)
-		return -ENODEV;
-	/*
-	 * A device no driver has (the lab's pci-testdev) keeps the 32-bit
-	 * default mask, which would bounce host pages through swiotlb: give
-	 * it the mask a driver would.
-	 */
-	if (!pdev->dev.driver) {
-		ret = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
-		if (ret)
-			goto out_dev;
-	}
+	pdev = pte_client(arg.client);
+	if (IS_ERR(pdev))
+		return PTR_ERR(pdev);
 	dmabuf = dma_buf_get(arg.fd);
 	if (IS_ERR(dmabuf)) {
 		ret = PTR_ERR(dmabuf);
@@ -760,6 +780,162 @@ out_dev:
 	return ret;
 }
 
+/* The device address of list position @pos of a mapped umem, and its page. */
+static int pte_umem_locate(struct ib_umem *umem, const struct phyr *phyr,
+			   u64 pos, struct phyr_iter *it, dma_addr_t *dma,
+			   phys_addr_t *phys)
+{
+	struct phyr_range r;
+
+	if (phyr_find(phyr, pos, it, &r))
+		return -EINVAL;
+	*phys = r.phys + (pos - r.offset);
+	*dma = phyr_dma_addr(&umem->dma, &r) + (pos - r.offset);
+	return 0;
+}
+
+/*
+ * Walk a umem mapped for @dev: its DMA blocks at the best page size, then
+ * each page of it (its first byte, every page boundary of the device's
+ * view after it): the DMA address must lie in the block the iterator gave
+ * for it, at the same offset, and reach the page (through the IOMMU, or
+ * directly).  The DMA addresses checked go to @seen, for after release.
+ */
+static int pte_umem_walk(struct device *dev, struct iommu_domain *domain,
+			 struct ib_umem *umem, struct pte_umem_probe *arg,
+			 dma_addr_t *seen, u64 nr_seen)
+{
+	u64 virt = arg->addr, first, off = 0, k;
+	struct ib_block_iter biter;
+	const struct phyr *phyr;
+	dma_addr_t *blocks, dma;
+	struct phyr_range r;
+	struct phyr_iter it;
+	phys_addr_t phys;
+	int ret = 0;
+
+	arg->pgsz = ib_umem_find_best_pgsz(umem, arg->pgsz_bitmap, virt);
+	if (!arg->pgsz)
+		return -EINVAL;
+	arg->blocks_want = ib_umem_num_dma_blocks(umem, arg->pgsz);
+	blocks = kvmalloc_array(arg->blocks_want, sizeof(*blocks), GFP_KERNEL);
+	if (!blocks)
+		return -ENOMEM;
+	rdma_umem_for_each_dma_block(umem, &biter, arg->pgsz) {
+		if (arg->blocks < arg->blocks_want)
+			blocks[arg->blocks] = rdma_block_iter_dma_address(&biter);
+		arg->blocks++;
+	}
+	if (arg->blocks != arg->blocks_want) {
+		ret = -EPROTO;
+		goto out;
+	}
+
+	phyr = ib_umem_phyr(umem, &first);
+	if (!phyr || !umem->dma_mapped || phyr_find(phyr, first, NULL, &r)) {
+		ret = -EPROTO;
+		goto out;
+	}
+	arg->one_iova = phyr_dma_is_iova(&umem->dma);
+	arg->ranges = r.index;
+	if (phyr_find(phyr, first + umem->length - 1, NULL, &r)) {
+		ret = -EPROTO;
+		goto out;
+	}
+	arg->ranges = r.index - arg->ranges + 1;
+
+	phyr_iter_start(&it, phyr);
+	while (off < umem->length && arg->pages < nr_seen) {
+		u64 va = virt + off;
+
+		ret = pte_umem_locate(umem, phyr, first + off, &it, &dma,
+				      &phys);
+		if (ret)
+			goto out;
+		k = (va >> ilog2(arg->pgsz)) - (virt >> ilog2(arg->pgsz));
+		arg->in_block += k < arg->blocks &&
+				 dma == blocks[k] + (va & (arg->pgsz - 1));
+		if (domain)
+			arg->translated += iommu_iova_to_phys(domain, dma) ==
+					   phys;
+		else
+			arg->translated += dma == phys_to_dma(dev, phys);
+		seen[arg->pages++] = dma;
+		off = round_down(va + PAGE_SIZE, PAGE_SIZE) - virt;
+	}
+out:
+	kvfree(blocks);
+	return ret;
+}
+
+static long pte_umem_probe(struct pte_umem_probe __user *uarg)
+{
+	struct ib_uverbs_buffer_desc desc = {};
+	struct iommu_domain *domain;
+	struct dma_resv *resv = NULL;
+	struct pte_umem_probe arg;
+	struct ib_device *ibdev;
+	struct ib_umem *umem;
+	struct pci_dev *pdev;
+	dma_addr_t *seen;
+	u64 i, nr_seen;
+	long ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (!arg.len || arg.len > PTE_MAX_SIZE || !arg.pgsz_bitmap)
+		return -EINVAL;
+	pdev = pte_client(arg.client);
+	if (IS_ERR(pdev))
+		return PTR_ERR(pdev);
+	domain = iommu_get_domain_for_dev(&pdev->dev);
+	if (domain && !iommu_is_dma_domain(domain))
+		domain = NULL;
+	/* a page per PAGE_SIZE of the umem, and its first byte */
+	nr_seen = (arg.len >> PAGE_SHIFT) + 2;
+	seen = kvmalloc_array(nr_seen, sizeof(*seen), GFP_KERNEL);
+	/* only what ib_umem_get_desc() reads: a device that DMAs */
+	ibdev = kzalloc_obj(*ibdev);
+	if (!seen || !ibdev) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	ibdev->dma_device = &pdev->dev;
+
+	desc.type = arg.fd < 0 ? IB_UVERBS_BUFFER_TYPE_VA :
+				 IB_UVERBS_BUFFER_TYPE_DMABUF;
+	desc.fd = arg.fd;
+	desc.addr = arg.addr;
+	desc.length = arg.len;
+	umem = ib_umem_get_desc(ibdev, &desc, IB_ACCESS_LOCAL_WRITE);
+	if (IS_ERR(umem)) {
+		ret = PTR_ERR(umem);
+		goto out_free;
+	}
+	/* the exporter's list is valid under the reservation lock */
+	if (umem->is_dmabuf)
+		resv = to_ib_umem_dmabuf(umem)->attach->dmabuf->resv;
+	if (resv)
+		dma_resv_lock(resv, NULL);
+	/* everything from pgsz on is output */
+	memset(&arg.pgsz, 0, sizeof(arg) - offsetof(typeof(arg), pgsz));
+	arg.iommu = !!domain;
+	ret = pte_umem_walk(&pdev->dev, domain, umem, &arg, seen, nr_seen);
+	if (resv)
+		dma_resv_unlock(resv);
+	ib_umem_release(umem);
+	/* released: no DMA address of it reaches anything any more */
+	for (i = 0; domain && i < arg.pages; i++)
+		arg.left_mapped += iommu_iova_to_phys(domain, seen[i]) != 0;
+out_free:
+	kfree(ibdev);
+	kvfree(seen);
+	pci_dev_put(pdev);
+	if (!ret && copy_to_user(uarg, &arg, sizeof(arg)))
+		ret = -EFAULT;
+	return ret;
+}
+
 static long pte_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -777,6 +953,8 @@ static long pte_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return pte_rw(uarg);
 	case PTE_IOC_P2P_PROBE:
 		return pte_p2p_probe(uarg);
+	case PTE_IOC_UMEM_PROBE:
+		return pte_umem_probe(uarg);
 	}
 	return -ENOTTY;
 }

@@ -100,6 +100,33 @@ struct pte_p2p_probe {
 	__u32 pad;
 };
 
+/*
+ * The module as a driver that registers memory for a device that DMAs:
+ * ib_umem_get_desc() on user memory or a dma-buf for a PCI device, the
+ * umem's DMA blocks at ib_umem_find_best_pgsz()'s page size walked and
+ * every page of the umem checked against them and against the IOMMU, then
+ * ib_umem_release() and the IOMMU checked again.
+ */
+struct pte_umem_probe {
+	__u64 addr;		/* in: user address, or offset in the dma-buf */
+	__u64 len;		/* in: bytes */
+	__s32 fd;		/* in: a dma-buf, or -1 for user memory */
+	__u32 client;		/* in: PCI device: domain << 16 | bus << 8 | devfn */
+	__u64 pgsz_bitmap;	/* in: the page sizes the device could use */
+	__u64 pgsz;		/* out: ib_umem_find_best_pgsz() */
+	__u64 ranges;		/* out: ranges of the umem's list (its window) */
+	__u64 blocks;		/* out: blocks the DMA block iterator gave */
+	__u64 blocks_want;	/* out: ib_umem_num_dma_blocks() */
+	__u64 pages;		/* out: pages of the umem checked */
+	__u64 translated;	/* out: of them, the DMA address reaching the page */
+	__u64 in_block;		/* out: of them, inside the block given for them */
+	__u64 left_mapped;	/* out: of them, DMA addresses still translating
+				 * after ib_umem_release()
+				 */
+	__u32 iommu;		/* out: the device has an IOMMU DMA domain */
+	__u32 one_iova;		/* out: the umem got one IOVA range */
+};
+
 #define PTE_IOC_MAGIC	'p'
 #define PTE_IOC_CREATE	_IOWR(PTE_IOC_MAGIC, 1, struct pte_create)
 /* copy the buffer to new pages, invalidate mappings, free the old pages */
@@ -112,5 +139,6 @@ struct pte_p2p_probe {
 /* CPU access to the buffer's current pages, under the reservation lock */
 #define PTE_IOC_RW	_IOW(PTE_IOC_MAGIC, 6, struct pte_rw)
 #define PTE_IOC_P2P_PROBE _IOWR(PTE_IOC_MAGIC, 7, struct pte_p2p_probe)
+#define PTE_IOC_UMEM_PROBE _IOWR(PTE_IOC_MAGIC, 8, struct pte_umem_probe)
 
 #endif
