@@ -21,7 +21,8 @@
  * buffers, say) through the phyr DMA mapping.  PTE_IOC_UMEM_PROBE makes it
  * an RDMA driver whose device DMAs: it registers user memory or a dma-buf
  * for a PCI device as an ib_umem and checks the DMA side of the umem
- * against the IOMMU.
+ * against the IOMMU; PTE_IOC_SGT_PROBE an sg_table importer with a device,
+ * whose table it checks against the buffer's CPU physical ranges.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-direct.h>
@@ -936,6 +937,120 @@ out_free:
 	return ret;
 }
 
+/*
+ * Walk an sg_table importer's mapping page by page beside the buffer's
+ * CPU list: each DMA address must reach the next CPU page.  The addresses
+ * go to @seen, for after unmap.
+ */
+static void pte_sgt_walk(struct device *dev, struct iommu_domain *domain,
+			 struct sg_table *sgt, const struct phyr *cpu,
+			 struct pte_sgt_probe *arg, dma_addr_t *seen,
+			 u64 nr_seen)
+{
+	struct phyr_iter it;
+	struct scatterlist *sg;
+	struct phyr_range r;
+	phys_addr_t phys;
+	u64 pos = 0, off;
+	int i;
+
+	phyr_iter_start(&it, cpu);
+	for_each_sgtable_dma_sg(sgt, sg, i) {
+		arg->nents++;
+		for (off = 0; off < sg_dma_len(sg); off += PAGE_SIZE) {
+			dma_addr_t dma = sg_dma_address(sg) + off;
+
+			if (arg->pages >= nr_seen ||
+			    phyr_find(cpu, pos, &it, &r))
+				return;
+			phys = r.phys + (pos - r.offset);
+			if (domain)
+				arg->translated +=
+					iommu_iova_to_phys(domain, dma) == phys;
+			else
+				arg->translated += dma == phys_to_dma(dev, phys);
+			seen[arg->pages++] = dma;
+			pos += PAGE_SIZE;
+		}
+	}
+}
+
+static long pte_sgt_probe(struct pte_sgt_probe __user *uarg)
+{
+	struct dma_buf_attachment *sg_attach, *cpu_attach;
+	struct iommu_domain *domain;
+	struct pte_sgt_probe arg;
+	const struct phyr *cpu;
+	struct dma_buf *dmabuf;
+	struct sg_table *sgt;
+	struct pci_dev *pdev;
+	dma_addr_t *seen;
+	u64 i, nr_seen;
+	long ret;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	pdev = pte_client(arg.client);
+	if (IS_ERR(pdev))
+		return PTR_ERR(pdev);
+	domain = iommu_get_domain_for_dev(&pdev->dev);
+	if (domain && !iommu_is_dma_domain(domain))
+		domain = NULL;
+	dmabuf = dma_buf_get(arg.fd);
+	if (IS_ERR(dmabuf)) {
+		ret = PTR_ERR(dmabuf);
+		goto out_dev;
+	}
+	nr_seen = dmabuf->size >> PAGE_SHIFT;
+	seen = kvmalloc_array(nr_seen, sizeof(*seen), GFP_KERNEL);
+	if (!seen) {
+		ret = -ENOMEM;
+		goto out_put;
+	}
+	/* the CPU view, and the device's through an ordinary sg_table */
+	cpu_attach = dma_buf_dynamic_attach(dmabuf, NULL, &pte_probe_ops, NULL);
+	if (IS_ERR(cpu_attach)) {
+		ret = PTR_ERR(cpu_attach);
+		goto out_free;
+	}
+	sg_attach = dma_buf_attach(dmabuf, &pdev->dev);
+	if (IS_ERR(sg_attach)) {
+		ret = PTR_ERR(sg_attach);
+		goto out_detach_cpu;
+	}
+	memset(&arg.nents, 0, sizeof(arg) - offsetof(typeof(arg), nents));
+	arg.iommu = !!domain;
+	dma_resv_lock(dmabuf->resv, NULL);
+	cpu = dma_buf_map_attachment_phyr(cpu_attach, DMA_BIDIRECTIONAL);
+	ret = PTR_ERR_OR_ZERO(cpu);
+	if (ret)
+		goto out_unlock;
+	sgt = dma_buf_map_attachment(sg_attach, DMA_BIDIRECTIONAL);
+	ret = PTR_ERR_OR_ZERO(sgt);
+	if (!ret) {
+		pte_sgt_walk(&pdev->dev, domain, sgt, cpu, &arg, seen, nr_seen);
+		dma_buf_unmap_attachment(sg_attach, sgt, DMA_BIDIRECTIONAL);
+	}
+	dma_buf_unmap_attachment_phyr(cpu_attach, cpu, DMA_BIDIRECTIONAL);
+	/* unmapped: none of it reaches anything any more */
+	for (i = 0; domain && i < arg.pages; i++)
+		arg.left_mapped += iommu_iova_to_phys(domain, seen[i]) != 0;
+out_unlock:
+	dma_resv_unlock(dmabuf->resv);
+	dma_buf_detach(dmabuf, sg_attach);
+out_detach_cpu:
+	dma_buf_detach(dmabuf, cpu_attach);
+out_free:
+	kvfree(seen);
+out_put:
+	dma_buf_put(dmabuf);
+out_dev:
+	pci_dev_put(pdev);
+	if (!ret && copy_to_user(uarg, &arg, sizeof(arg)))
+		ret = -EFAULT;
+	return ret;
+}
+
 static long pte_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -955,6 +1070,8 @@ static long pte_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return pte_p2p_probe(uarg);
 	case PTE_IOC_UMEM_PROBE:
 		return pte_umem_probe(uarg);
+	case PTE_IOC_SGT_PROBE:
+		return pte_sgt_probe(uarg);
 	}
 	return -ENOTTY;
 }

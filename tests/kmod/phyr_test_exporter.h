@@ -127,6 +127,22 @@ struct pte_umem_probe {
 	__u32 one_iova;		/* out: the umem got one IOVA range */
 };
 
+/*
+ * The module as an sg_table importer with a device: dma_buf_attach() for a
+ * PCI device, dma_buf_map_attachment(), and every page of the table checked
+ * against the buffer's CPU physical ranges (taken through a device-less
+ * phyr attachment): reached through the IOMMU, or directly.
+ */
+struct pte_sgt_probe {
+	__s32 fd;		/* in: a dma-buf whose exporter has map_phyr */
+	__u32 client;		/* in: PCI device: domain << 16 | bus << 8 | devfn */
+	__u32 nents;		/* out: DMA entries of the table */
+	__u32 iommu;		/* out: the device has an IOMMU DMA domain */
+	__u64 pages;		/* out: pages the table covers */
+	__u64 translated;	/* out: of them, reaching the right page */
+	__u64 left_mapped;	/* out: of them, still translating after unmap */
+};
+
 #define PTE_IOC_MAGIC	'p'
 #define PTE_IOC_CREATE	_IOWR(PTE_IOC_MAGIC, 1, struct pte_create)
 /* copy the buffer to new pages, invalidate mappings, free the old pages */
@@ -140,5 +156,6 @@ struct pte_umem_probe {
 #define PTE_IOC_RW	_IOW(PTE_IOC_MAGIC, 6, struct pte_rw)
 #define PTE_IOC_P2P_PROBE _IOWR(PTE_IOC_MAGIC, 7, struct pte_p2p_probe)
 #define PTE_IOC_UMEM_PROBE _IOWR(PTE_IOC_MAGIC, 8, struct pte_umem_probe)
+#define PTE_IOC_SGT_PROBE _IOWR(PTE_IOC_MAGIC, 9, struct pte_sgt_probe)
 
 #endif

@@ -13,6 +13,9 @@
  *  - with an IOMMU, the umem is one IOVA range, and after ib_umem_release()
  *    none of its DMA addresses translates any more;
  *  - the DMA API debug layer counted no error, and no pin is left.
+ * The udmabufs are also mapped by an sg_table importer for the device
+ * (PTE_IOC_SGT_PROBE): the DMA-buf core maps udmabuf's list for it, and
+ * every page of the table must reach the buffer's page.
  * Reports umem-dma.<kind> results.
  *
  * usage: umem_dma [--iommu]   (--iommu: an IOMMU must be in the way)
@@ -168,6 +171,41 @@ static int probe_one(int pte, uint32_t client, const char *name,
 }
 
 /*
+ * The udmabuf through an ordinary sg_table importer for the device: udmabuf
+ * has no map_dma_buf, the DMA-buf core maps its list.  Every page of the
+ * table must reach the buffer's page; with an IOMMU the table is one IOVA
+ * range and nothing translates after unmap.
+ */
+static int sgt_one(int pte, uint32_t client, const char *name, int fd,
+		   uint64_t len)
+{
+	struct pte_sgt_probe p = { .fd = fd, .client = client };
+	uint64_t pages = len / 4096;
+	int bad = 0;
+
+	if (ioctl(pte, PTE_IOC_SGT_PROBE, &p))
+		return rt_fail(errno, "%s: PTE_IOC_SGT_PROBE", name);
+	printf("%s as an sg_table: %u entr%s; %llu page(s), %llu reaching "
+	       "their page; %llu left mapped after unmap\n", name, p.nents,
+	       p.nents == 1 ? "y" : "ies", (unsigned long long)p.pages,
+	       (unsigned long long)p.translated,
+	       (unsigned long long)p.left_mapped);
+	if (p.pages != pages || p.translated != pages)
+		bad = rt_fail(0, "%s: of %llu pages %llu in the table, %llu "
+			      "reaching their page", name,
+			      (unsigned long long)pages,
+			      (unsigned long long)p.pages,
+			      (unsigned long long)p.translated);
+	if (p.iommu && p.nents != 1)
+		bad = rt_fail(0, "%s: %u entries behind an IOMMU", name,
+			      p.nents);
+	if (p.left_mapped)
+		bad = rt_fail(0, "%s: %llu page(s) still mapped", name,
+			      (unsigned long long)p.left_mapped);
+	return bad;
+}
+
+/*
  * Memory of kind @kind, registered whole and at an odd window of it; the
  * whole of a huge kind must be huge.
  */
@@ -188,7 +226,8 @@ static int test_kind(int pte, uint32_t client, enum kind kind, bool dmabuf)
 		ret = fd < 0 ? -1 :
 		      probe_one(pte, client, name, 0, REG_LEN, fd, huge) ||
 		      probe_one(pte, client, name, 3 * 4096 + 100,
-				REG_LEN - 5 * 4096, fd, false);
+				REG_LEN - 5 * 4096, fd, false) ||
+		      sgt_one(pte, client, name, fd, REG_LEN);
 		if (fd >= 0)
 			close(fd);
 	} else {
