@@ -781,6 +781,34 @@ out_dev:
 	return ret;
 }
 
+/* The device's IOMMU domain when it translates DMA, else NULL. */
+static struct iommu_domain *pte_dma_domain(struct device *dev)
+{
+	struct iommu_domain *domain = iommu_get_domain_for_dev(dev);
+
+	return domain && iommu_is_dma_domain(domain) ? domain : NULL;
+}
+
+/* Does DMA address @dma of @dev reach CPU physical address @phys? */
+static bool pte_reaches(struct device *dev, struct iommu_domain *domain,
+			dma_addr_t dma, phys_addr_t phys)
+{
+	if (domain)
+		return iommu_iova_to_phys(domain, dma) == phys;
+	return dma == phys_to_dma(dev, phys);
+}
+
+/* Of @n DMA addresses no longer mapped, those the IOMMU still translates. */
+static u64 pte_left_mapped(struct iommu_domain *domain,
+			   const dma_addr_t *seen, u64 n)
+{
+	u64 i, left = 0;
+
+	for (i = 0; domain && i < n; i++)
+		left += iommu_iova_to_phys(domain, seen[i]) != 0;
+	return left;
+}
+
 /* The device address of list position @pos of a mapped umem, and its page. */
 static int pte_umem_locate(struct ib_umem *umem, const struct phyr *phyr,
 			   u64 pos, struct phyr_iter *it, dma_addr_t *dma,
@@ -856,11 +884,7 @@ static int pte_umem_walk(struct device *dev, struct iommu_domain *domain,
 		k = (va >> ilog2(arg->pgsz)) - (virt >> ilog2(arg->pgsz));
 		arg->in_block += k < arg->blocks &&
 				 dma == blocks[k] + (va & (arg->pgsz - 1));
-		if (domain)
-			arg->translated += iommu_iova_to_phys(domain, dma) ==
-					   phys;
-		else
-			arg->translated += dma == phys_to_dma(dev, phys);
+		arg->translated += pte_reaches(dev, domain, dma, phys);
 		seen[arg->pages++] = dma;
 		off = round_down(va + PAGE_SIZE, PAGE_SIZE) - virt;
 	}
@@ -879,7 +903,7 @@ static long pte_umem_probe(struct pte_umem_probe __user *uarg)
 	struct ib_umem *umem;
 	struct pci_dev *pdev;
 	dma_addr_t *seen;
-	u64 i, nr_seen;
+	u64 nr_seen;
 	long ret;
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
@@ -889,9 +913,7 @@ static long pte_umem_probe(struct pte_umem_probe __user *uarg)
 	pdev = pte_client(arg.client);
 	if (IS_ERR(pdev))
 		return PTR_ERR(pdev);
-	domain = iommu_get_domain_for_dev(&pdev->dev);
-	if (domain && !iommu_is_dma_domain(domain))
-		domain = NULL;
+	domain = pte_dma_domain(&pdev->dev);
 	/* a page per PAGE_SIZE of the umem, and its first byte */
 	nr_seen = (arg.len >> PAGE_SHIFT) + 2;
 	seen = kvmalloc_array(nr_seen, sizeof(*seen), GFP_KERNEL);
@@ -926,8 +948,7 @@ static long pte_umem_probe(struct pte_umem_probe __user *uarg)
 		dma_resv_unlock(resv);
 	ib_umem_release(umem);
 	/* released: no DMA address of it reaches anything any more */
-	for (i = 0; domain && i < arg.pages; i++)
-		arg.left_mapped += iommu_iova_to_phys(domain, seen[i]) != 0;
+	arg.left_mapped = pte_left_mapped(domain, seen, arg.pages);
 out_free:
 	kfree(ibdev);
 	kvfree(seen);
@@ -964,11 +985,7 @@ static void pte_sgt_walk(struct device *dev, struct iommu_domain *domain,
 			    phyr_find(cpu, pos, &it, &r))
 				return;
 			phys = r.phys + (pos - r.offset);
-			if (domain)
-				arg->translated +=
-					iommu_iova_to_phys(domain, dma) == phys;
-			else
-				arg->translated += dma == phys_to_dma(dev, phys);
+			arg->translated += pte_reaches(dev, domain, dma, phys);
 			seen[arg->pages++] = dma;
 			pos += PAGE_SIZE;
 		}
@@ -985,7 +1002,7 @@ static long pte_sgt_probe(struct pte_sgt_probe __user *uarg)
 	struct sg_table *sgt;
 	struct pci_dev *pdev;
 	dma_addr_t *seen;
-	u64 i, nr_seen;
+	u64 nr_seen;
 	long ret;
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
@@ -993,9 +1010,7 @@ static long pte_sgt_probe(struct pte_sgt_probe __user *uarg)
 	pdev = pte_client(arg.client);
 	if (IS_ERR(pdev))
 		return PTR_ERR(pdev);
-	domain = iommu_get_domain_for_dev(&pdev->dev);
-	if (domain && !iommu_is_dma_domain(domain))
-		domain = NULL;
+	domain = pte_dma_domain(&pdev->dev);
 	dmabuf = dma_buf_get(arg.fd);
 	if (IS_ERR(dmabuf)) {
 		ret = PTR_ERR(dmabuf);
@@ -1033,8 +1048,7 @@ static long pte_sgt_probe(struct pte_sgt_probe __user *uarg)
 	}
 	dma_buf_unmap_attachment_phyr(cpu_attach, cpu, DMA_BIDIRECTIONAL);
 	/* unmapped: none of it reaches anything any more */
-	for (i = 0; domain && i < arg.pages; i++)
-		arg.left_mapped += iommu_iova_to_phys(domain, seen[i]) != 0;
+	arg.left_mapped = pte_left_mapped(domain, seen, arg.pages);
 out_unlock:
 	dma_resv_unlock(dmabuf->resv);
 	dma_buf_detach(dmabuf, sg_attach);
