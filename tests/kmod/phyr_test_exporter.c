@@ -1044,6 +1044,14 @@ static long pte_sgt_probe(struct pte_sgt_probe __user *uarg)
 	ret = PTR_ERR_OR_ZERO(sgt);
 	if (!ret) {
 		pte_sgt_walk(&pdev->dev, domain, sgt, cpu, &arg, seen, nr_seen);
+		/* CPU access while the device has it: the core syncs its table */
+		dma_resv_unlock(dmabuf->resv);
+		arg.cpu_access = dma_buf_begin_cpu_access(dmabuf,
+							  DMA_BIDIRECTIONAL);
+		if (!arg.cpu_access)
+			arg.cpu_access = dma_buf_end_cpu_access(dmabuf,
+								DMA_BIDIRECTIONAL);
+		dma_resv_lock(dmabuf->resv, NULL);
 		dma_buf_unmap_attachment(sg_attach, sgt, DMA_BIDIRECTIONAL);
 	}
 	dma_buf_unmap_attachment_phyr(cpu_attach, cpu, DMA_BIDIRECTIONAL);
@@ -1062,6 +1070,65 @@ out_dev:
 	pci_dev_put(pdev);
 	if (!ret && copy_to_user(uarg, &arg, sizeof(arg)))
 		ret = -EFAULT;
+	return ret;
+}
+
+/*
+ * Any exporter's buffer as a kernel importer sees it: dma_buf_vmap(), with
+ * the access bracketed by dma_buf_begin/end_cpu_access().
+ */
+static long pte_vmap_rw(struct pte_rw __user *uarg)
+{
+	enum dma_data_direction dir;
+	struct dma_buf *dmabuf;
+	struct iosys_map map;
+	struct pte_rw arg;
+	void __user *u;
+	void *bounce;
+	long ret, end_ret;
+	u64 end;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	u = u64_to_user_ptr(arg.addr);
+	dmabuf = dma_buf_get(arg.fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	if (check_add_overflow(arg.offset, arg.len, &end) ||
+	    end > dmabuf->size || !arg.len || arg.len > SZ_64M) {
+		ret = -EINVAL;
+		goto out_put;
+	}
+	bounce = kvmalloc(arg.len, GFP_KERNEL);
+	if (!bounce) {
+		ret = -ENOMEM;
+		goto out_put;
+	}
+	if (arg.write && copy_from_user(bounce, u, arg.len)) {
+		ret = -EFAULT;
+		goto out_free;
+	}
+	dir = arg.write ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
+	ret = dma_buf_begin_cpu_access(dmabuf, dir);
+	if (ret)
+		goto out_free;
+	ret = dma_buf_vmap_unlocked(dmabuf, &map);
+	if (!ret) {
+		if (arg.write)
+			iosys_map_memcpy_to(&map, arg.offset, bounce, arg.len);
+		else
+			iosys_map_memcpy_from(bounce, &map, arg.offset,
+					      arg.len);
+		dma_buf_vunmap_unlocked(dmabuf, &map);
+	}
+	end_ret = dma_buf_end_cpu_access(dmabuf, dir);
+	ret = ret ?: end_ret;
+	if (!ret && !arg.write && copy_to_user(u, bounce, arg.len))
+		ret = -EFAULT;
+out_free:
+	kvfree(bounce);
+out_put:
+	dma_buf_put(dmabuf);
 	return ret;
 }
 
@@ -1086,6 +1153,8 @@ static long pte_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return pte_umem_probe(uarg);
 	case PTE_IOC_SGT_PROBE:
 		return pte_sgt_probe(uarg);
+	case PTE_IOC_VMAP_RW:
+		return pte_vmap_rw(uarg);
 	}
 	return -ENOTTY;
 }

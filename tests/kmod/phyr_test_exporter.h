@@ -141,6 +141,9 @@ struct pte_sgt_probe {
 	__u64 pages;		/* out: pages the table covers */
 	__u64 translated;	/* out: of them, reaching the right page */
 	__u64 left_mapped;	/* out: of them, still translating after unmap */
+	__s32 cpu_access;	/* out: dma_buf_begin/end_cpu_access() while
+				 * the table was mapped: 0 or -errno */
+	__u32 pad;
 };
 
 #define PTE_IOC_MAGIC	'p'
@@ -157,5 +160,10 @@ struct pte_sgt_probe {
 #define PTE_IOC_P2P_PROBE _IOWR(PTE_IOC_MAGIC, 7, struct pte_p2p_probe)
 #define PTE_IOC_UMEM_PROBE _IOWR(PTE_IOC_MAGIC, 8, struct pte_umem_probe)
 #define PTE_IOC_SGT_PROBE _IOWR(PTE_IOC_MAGIC, 9, struct pte_sgt_probe)
+/*
+ * Any dma-buf (struct pte_rw, fd of any exporter) read or written through
+ * dma_buf_vmap(), bracketed by dma_buf_begin/end_cpu_access()
+ */
+#define PTE_IOC_VMAP_RW	_IOW(PTE_IOC_MAGIC, 10, struct pte_rw)
 
 #endif

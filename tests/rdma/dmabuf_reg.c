@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/udmabuf.h>
 #include <pthread.h>
@@ -57,12 +58,22 @@ static const char *const source_name[] = {
 	"heap-system", "test-exporter",
 };
 
+/*
+ * How the test reads and writes a buffer with the CPU: through the
+ * exporter's own view (the memfd behind a udmabuf, the heap's mapping, the
+ * test exporter's ioctl), through an mmap() of the dma-buf itself, or
+ * through the kernel's dma_buf_vmap() (the test module's PTE_IOC_VMAP_RW).
+ */
+enum view { VIEW_EXPORTER, VIEW_MMAP, VIEW_VMAP };
+
 struct dbuf {
 	enum source src;
 	int fd;			/* the dma-buf */
 	size_t size;
 	uint8_t *cpu;		/* CPU view, or NULL: the exporter's ioctl */
 	struct region mem;	/* udmabuf: the memfd behind it */
+	enum view view;
+	uint8_t *map;		/* VIEW_MMAP: the dma-buf mapped whole */
 };
 
 static int udmabuf_create(int memfd, size_t size)
@@ -169,8 +180,38 @@ static int pte_rw(int fd, int write, size_t off, void *p, size_t len)
 		rt_fail(errno, "PTE_IOC_RW") : 0;
 }
 
+/* CPU access to an mmap of the dma-buf, bracketed as the uAPI asks. */
+static int dbuf_sync(struct dbuf *b, uint64_t flags)
+{
+	struct dma_buf_sync sync = { .flags = flags };
+
+	return ioctl(b->fd, DMA_BUF_IOCTL_SYNC, &sync) ?
+		rt_fail(errno, "DMA_BUF_IOCTL_SYNC %#" PRIx64, flags) : 0;
+}
+
+static int dbuf_view_rw(struct dbuf *b, int write, size_t off, void *p,
+			size_t len)
+{
+	uint64_t rw = write ? DMA_BUF_SYNC_WRITE : DMA_BUF_SYNC_READ;
+	struct pte_rw v = { .fd = b->fd, .write = write, .offset = off,
+			    .len = len, .addr = (uintptr_t)p };
+
+	if (b->view == VIEW_VMAP)
+		return ioctl(pte_fd, PTE_IOC_VMAP_RW, &v) ?
+			rt_fail(errno, "PTE_IOC_VMAP_RW") : 0;
+	if (dbuf_sync(b, DMA_BUF_SYNC_START | rw))
+		return -1;
+	if (write)
+		memcpy(b->map + off, p, len);
+	else
+		memcpy(p, b->map + off, len);
+	return dbuf_sync(b, DMA_BUF_SYNC_END | rw);
+}
+
 static int dbuf_write(struct dbuf *b, size_t off, const void *p, size_t len)
 {
+	if (b->view != VIEW_EXPORTER)
+		return dbuf_view_rw(b, 1, off, (void *)p, len);
 	if (!b->cpu)
 		return pte_rw(b->fd, 1, off, (void *)p, len);
 	memcpy(b->cpu + off, p, len);
@@ -179,6 +220,8 @@ static int dbuf_write(struct dbuf *b, size_t off, const void *p, size_t len)
 
 static int dbuf_read(struct dbuf *b, size_t off, void *p, size_t len)
 {
+	if (b->view != VIEW_EXPORTER)
+		return dbuf_view_rw(b, 0, off, p, len);
 	if (!b->cpu)
 		return pte_rw(b->fd, 0, off, p, len);
 	memcpy(p, b->cpu + off, len);
@@ -477,6 +520,107 @@ static int t_heap(void)
 static int t_test_exporter(void)
 {
 	return source_cases(TEST_EXPORTER, 4 * MiB);
+}
+
+/*
+ * A window of the dma-buf mapped at a page offset shows the same bytes as
+ * the whole; a private, oversized or out-of-range mapping is refused.
+ */
+static int check_mmap_window(struct dbuf *b)
+{
+	size_t pg = 4096, at = 3 * pg, len = 5 * pg;
+	uint8_t *w;
+	int ret = 0;
+
+	w = mmap(NULL, len, PROT_READ, MAP_SHARED, b->fd, at);
+	if (w == MAP_FAILED)
+		return rt_fail(errno, "mmap %zu bytes at offset %zu", len, at);
+	if (memcmp(w, b->map + at, len))
+		ret = rt_fail(0, "a window mapped at offset %zu differs from "
+			      "the whole mapping", at);
+	munmap(w, len);
+	if (b->src != HEAP) {
+		w = mmap(NULL, pg, PROT_READ, MAP_PRIVATE, b->fd, 0);
+		if (w != MAP_FAILED || errno != EINVAL)
+			ret = rt_fail(errno, "a private mapping of a udmabuf: "
+				      "want EINVAL");
+		if (w != MAP_FAILED)
+			munmap(w, pg);
+	}
+	w = mmap(NULL, b->size + pg, PROT_READ, MAP_SHARED, b->fd, 0);
+	if (w != MAP_FAILED || errno != EINVAL)
+		ret = rt_fail(errno, "a mapping a page longer than the buffer: "
+			      "want EINVAL");
+	if (w != MAP_FAILED)
+		munmap(w, b->size + pg);
+	w = mmap(NULL, pg, PROT_READ, MAP_SHARED, b->fd, b->size);
+	if (w != MAP_FAILED || errno != EINVAL)
+		ret = rt_fail(errno, "a mapping past the buffer's end: want "
+			      "EINVAL");
+	if (w != MAP_FAILED)
+		munmap(w, pg);
+	return ret;
+}
+
+/*
+ * The exporters that describe their memory as a list also map it from the
+ * list, for userspace (dma_buf_phyr_mmap()) and the kernel
+ * (dma_buf_phyr_vmap()): every transfer of reg_case() checked through an
+ * mmap of the dma-buf, then through the kernel's vmap, over 4 KiB pages,
+ * huge shmem, hugetlbfs and the system heap.
+ */
+static int t_mmap_vmap(void)
+{
+	static const enum source src[] = { UDMABUF_SHMEM, UDMABUF_SHMEM_HUGE,
+					   UDMABUF_HUGETLB, HEAP };
+	const char *knob = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
+	const size_t size = 4 * MiB;
+	const struct { size_t off, len; uint64_t iova; } c[] = {
+		{ 0, size, 0 },
+		{ 4096 + 5, 3 * 4096 + 11, 0x10000005 },
+		{ size / 2 - 100, 200, 0x20000000 + ((size / 2 - 100) & 4095) },
+	};
+	int ret = 0;
+	size_t i, k;
+	int v;
+
+	if (write_file(knob, "always"))
+		return rt_fail(errno, "%s", knob);
+	for (i = 0; i < sizeof(src) / sizeof(src[0]) && !ret; i++) {
+		struct dbuf b;
+
+		if (dbuf_open(&b, src[i], size, 0)) {
+			ret = -1;
+			dbuf_close(&b);
+			break;
+		}
+		b.map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			     b.fd, 0);
+		if (b.map == MAP_FAILED) {
+			ret = rt_fail(errno, "%s: mmap of the dma-buf",
+				      source_name[src[i]]);
+			b.map = NULL;
+		}
+		for (v = VIEW_MMAP; !ret && b.map && v <= VIEW_VMAP; v++) {
+			b.view = v;
+			for (k = 0; k < sizeof(c) / sizeof(c[0]) && !ret; k++)
+				ret = reg_case(&b, c[k].off, c[k].len,
+					       c[k].iova);
+			if (ret)
+				printf("  through %s\n",
+				       v == VIEW_MMAP ? "mmap" : "vmap");
+		}
+		if (!ret)
+			ret = check_mmap_window(&b);
+		if (ret)
+			printf("  in %s\n", source_name[src[i]]);
+		if (b.map)
+			munmap(b.map, size);
+		b.view = VIEW_EXPORTER;
+		dbuf_close(&b);
+	}
+	write_file(knob, "never");
+	return ret;
 }
 
 /*
@@ -1068,6 +1212,7 @@ static const struct test tests[] = {
 	{ "udmabuf-shmem-huge", t_udmabuf_shmem_huge, 0, 0 },
 	{ "udmabuf-hugetlb", t_udmabuf_hugetlb, 4, 0 },
 	{ "heap-system", t_heap, 0, 0 },
+	{ "mmap-vmap", t_mmap_vmap, 2, 1 },
 	{ "test-exporter", t_test_exporter, 0, 1 },
 	{ "fd-closed", t_fd_closed, 0, 0 },
 	{ "many-mrs", t_many_mrs, 2, 0 },

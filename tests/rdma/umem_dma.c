@@ -202,6 +202,10 @@ static int sgt_one(int pte, uint32_t client, const char *name, int fd,
 	if (p.left_mapped)
 		bad = rt_fail(0, "%s: %llu page(s) still mapped", name,
 			      (unsigned long long)p.left_mapped);
+	/* the core syncs the table it mapped; DMA API debug watches */
+	if (p.cpu_access)
+		bad = rt_fail(-p.cpu_access, "%s: CPU access while mapped",
+			      name);
 	return bad;
 }
 
