@@ -290,9 +290,24 @@ def dmabuf_bw_table(rows):
     return L if len(L) > 2 else []
 
 
-def bench_report(rows, rounds, out, samples=()):
+def provenance_lines(prov):
+    """The report's first lines: what was measured, when, where, how."""
+    if not prov:
+        return ["(no provenance recorded: a run from before it was kept)",
+                ""]
+    dirty = ", with uncommitted changes" if prov["uncommitted_changes"] \
+        else ""
+    return [f"- series: {prov['series_sha256']} (project commit "
+            f"{(prov['commit'] or 'unknown')[:12]}{dirty})",
+            f"- date: {prov['date']}",
+            f"- host: {prov['host']}, {prov['cpu']}, {prov['cpus']} CPUs, "
+            f"{'KVM' if prov['kvm'] else 'no KVM (QEMU under TCG)'}",
+            f"- command: `{prov['command']}`", ""]
+
+
+def bench_report(rows, rounds, out, samples=(), prov=None):
     L = ["# A/B: stock Linux 7.2 against ours (rxe, same source and config)",
-         "", f"{rounds} rounds, stock and ours booted alternately with the "
+         ""] + provenance_lines(prov) + [f"{rounds} rounds, stock and ours booted alternately with the "
          "same memory and CPUs; each figure is median [min, max] over all "
          "rounds and repetitions; ratio = median ours / median stock.", "",
          "## Kernel bytes per registered GiB (/proc/allocinfo)", "",
@@ -591,13 +606,28 @@ def print_headline(rows):
         print("\n".join(dm))
 
 
-def bench_write(out, rounds, samples):
+def bench_write(out, rounds, samples, prov=None):
     """Report, plots and headline of a run's samples, written into out."""
     rows = bench_aggregate(samples)
-    print(bench_report(rows, rounds, out, samples))
+    print(bench_report(rows, rounds, out, samples, prov))
     bench_plots(rows, out)
     print_headline(rows)
     return rows
+
+
+def bench_provenance(argv):
+    """What every results folder records beside its samples: the series,
+    the date, the host it ran on (run_identity()) and the exact command."""
+    return dict(run_identity(),
+                command=" ".join(shlex.quote(a) for a in argv))
+
+
+def bench_out_dir(path):
+    """A results folder is never overwritten: refuse one that has files."""
+    if os.path.isdir(path) and os.listdir(path):
+        raise LabError(f"{path} already holds results; give --out a new "
+                       "folder (results are never overwritten)")
+    return path
 
 
 def cmd_bench(args):
@@ -605,24 +635,26 @@ def cmd_bench(args):
     if args.report:
         with open(os.path.join(args.report, "results.json")) as f:
             res = json.load(f)
-        bench_write(args.report, res["rounds"], res["samples"])
+        bench_write(args.report, res["rounds"], res["samples"],
+                    res.get("provenance"))
         return 0
     ensure_host_packages()
     if args.profile and not shutil.which("perf"):
         raise LabError("--profile runs perf in the guest, which shares the "
                        "host's root: install linux-perf")
-    out = os.path.realpath(args.out or os.path.join(
-        CACHE, "bench", time.strftime("%Y%m%d-%H%M%S")))
+    out = bench_out_dir(os.path.realpath(args.out or os.path.join(
+        CACHE, "bench", time.strftime("%Y%m%d-%H%M%S"))))
+    provenance = bench_provenance(sys.argv)
     samples = run_ab(out, args.rounds, args.reps, args.max_bytes,
                      args.bw_bytes, args.mem, args.timeout,
                      kinds=" ".join(args.kinds or []),
                      bw_sizes="none" if args.no_bw else "",
                      reg=not args.no_reg, profile=args.profile,
                      bw_mem=" ".join(args.bw_mem or []))
-    rows = bench_write(out, args.rounds, samples)
+    rows = bench_write(out, args.rounds, samples, provenance)
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"rounds": args.rounds, "samples": samples, "rows": rows},
-                  f, indent=1)
+        json.dump({"provenance": provenance, "rounds": args.rounds,
+                   "samples": samples, "rows": rows}, f, indent=1)
     log(f"report, results.json and plots in {out} "
         f"({time.time() - t0:.0f} s)")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import os
+import platform
 import re
 import shlex
 import shutil
@@ -132,3 +133,24 @@ GIT_ID = ["-c", "user.name=phyr lab", "-c", "user.email=phyr@localhost"]
 
 def tests_dir(*p):
     return os.path.join(ROOT, "tests", *p)
+
+
+def run_identity():
+    """What a results file must say of its run: the series (a digest of
+    its patches, and the repository commit), the date and the host."""
+    h = hashlib.sha256()
+    for p in kseries.series_paths(KERNEL_DIR):
+        h.update(read(p, "rb"))
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in
+                read("/proc/cpuinfo").splitlines()
+                if l.startswith("model name")), platform.machine())
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--",
+                            "kernel", "lab", "benchmarks", "tests"],
+                           capture_output=True, text=True).stdout.strip()
+    return {"series_sha256": h.hexdigest()[:16], "commit": commit or None,
+            "uncommitted_changes": bool(dirty) if commit else None,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "host": platform.node(), "cpu": cpu,
+            "cpus": os.cpu_count(), "kvm": os.path.exists("/dev/kvm")}

@@ -16,19 +16,15 @@ The pure parts (reading the suite's log, sorting KCSAN reports) are
 tested on the host by tests/host/test_lab.py.
 """
 
-import hashlib
 import json
 import os
-import platform
 import re
-import subprocess
 import time
 
 from common import *  # noqa: F401,F403
 from kbuild import *  # noqa: F401,F403
 from userspace import *  # noqa: F401,F403
 from boot import *  # noqa: F401,F403
-from series import series_paths
 
 # Functions of the code the series adds or changes, and of the tests'
 # exporter: a KCSAN report whose race names one of them is ours.
@@ -84,23 +80,6 @@ def kcsan_reports(console):
         rep = "\n".join(lines[i:j])
         (ours if OUR_CODE.search(line) else other).append(rep)
     return ours, other
-
-
-def run_identity():
-    """What a results file must say of its run: the series (a digest of
-    its patches, and the repository commit), the date and the host."""
-    h = hashlib.sha256()
-    for p in series_paths(KERNEL_DIR):
-        h.update(read(p, "rb"))
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
-    cpu = next((l.split(":", 1)[1].strip() for l in
-                read("/proc/cpuinfo").splitlines()
-                if l.startswith("model name")), platform.machine())
-    return {"series_sha256": h.hexdigest()[:16], "commit": commit or None,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-            "host": platform.node(), "cpu": cpu,
-            "cpus": os.cpu_count()}
 
 
 def run_suite(tree, outroot):

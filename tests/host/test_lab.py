@@ -175,6 +175,26 @@ class Verdicts(unittest.TestCase):
         # no stock sample: no ratio rather than a made-up one
         self.assertIsNone(mc["ratio"]["ns"])
 
+    def test_bench_provenance_and_no_overwrite(self):
+        prov = self.lab.bench_provenance(["phyrlab", "bench", "--rounds",
+                                          "3", "--out", "a b"])
+        self.assertEqual(prov["command"],
+                         "phyrlab bench --rounds 3 --out 'a b'")
+        self.assertEqual(len(prov["series_sha256"]), 16)
+        self.assertRegex(prov["date"], r"^\d{4}-\d\d-\d\d ")
+        self.assertTrue(prov["cpu"])
+        self.assertTrue(self.lab.provenance_lines(prov)[0].startswith(
+            "- series: " + prov["series_sha256"]))
+        out = tempfile.mkdtemp()
+        try:
+            self.assertEqual(self.lab.bench_out_dir(out), out)
+            with open(os.path.join(out, "results.json"), "w") as f:
+                f.write("{}")
+            with self.assertRaises(self.lab.LabError):
+                self.lab.bench_out_dir(out)
+        finally:
+            shutil.rmtree(out)
+
     def test_ktap(self):
         ksrc = self.lab.kernel_source_if_present()
         if not ksrc:

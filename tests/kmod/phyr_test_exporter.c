@@ -819,7 +819,7 @@ static int pte_umem_locate(struct ib_umem *umem, const struct phyr *phyr,
 	if (phyr_find(phyr, pos, it, &r))
 		return -EINVAL;
 	*phys = r.phys + (pos - r.offset);
-	*dma = phyr_dma_addr(&umem->dma, &r) + (pos - r.offset);
+	*dma = phyr_dma_addr(umem->dma, &r) + (pos - r.offset);
 	return 0;
 }
 
@@ -861,11 +861,11 @@ static int pte_umem_walk(struct device *dev, struct iommu_domain *domain,
 	}
 
 	phyr = ib_umem_phyr(umem, &first);
-	if (!phyr || !umem->dma_mapped || phyr_find(phyr, first, NULL, &r)) {
+	if (!phyr || !umem->dma || phyr_find(phyr, first, NULL, &r)) {
 		ret = -EPROTO;
 		goto out;
 	}
-	arg->one_iova = phyr_dma_is_iova(&umem->dma);
+	arg->one_iova = phyr_dma_is_iova(umem->dma);
 	arg->ranges = r.index;
 	if (phyr_find(phyr, first + umem->length - 1, NULL, &r)) {
 		ret = -EPROTO;

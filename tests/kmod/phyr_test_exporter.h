@@ -141,8 +141,8 @@ struct pte_sgt_probe {
 	__u64 pages;		/* out: pages the table covers */
 	__u64 translated;	/* out: of them, reaching the right page */
 	__u64 left_mapped;	/* out: of them, still translating after unmap */
-	__s32 cpu_access;	/* out: dma_buf_begin/end_cpu_access() while
-				 * the table was mapped: 0 or -errno */
+	/* out: dma_buf_begin/end_cpu_access() while mapped: 0 or -errno */
+	__s32 cpu_access;
 	__u32 pad;
 };
 

@@ -574,7 +574,7 @@ static int t_mmap_vmap(void)
 	static const enum source src[] = { UDMABUF_SHMEM, UDMABUF_SHMEM_HUGE,
 					   UDMABUF_HUGETLB, HEAP };
 	const char *knob = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
-	const size_t size = 4 * MiB;
+	const size_t size = 2 * MiB;
 	const struct { size_t off, len; uint64_t iova; } c[] = {
 		{ 0, size, 0 },
 		{ 4096 + 5, 3 * 4096 + 11, 0x10000005 },
@@ -1212,7 +1212,7 @@ static const struct test tests[] = {
 	{ "udmabuf-shmem-huge", t_udmabuf_shmem_huge, 0, 0 },
 	{ "udmabuf-hugetlb", t_udmabuf_hugetlb, 4, 0 },
 	{ "heap-system", t_heap, 0, 0 },
-	{ "mmap-vmap", t_mmap_vmap, 2, 1 },
+	{ "mmap-vmap", t_mmap_vmap, 1, 1 },
 	{ "test-exporter", t_test_exporter, 0, 1 },
 	{ "fd-closed", t_fd_closed, 0, 0 },
 	{ "many-mrs", t_many_mrs, 2, 0 },
