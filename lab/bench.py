@@ -300,8 +300,8 @@ def provenance_lines(prov):
     return [f"- series: {prov['series_sha256']} (project commit "
             f"{(prov['commit'] or 'unknown')[:12]}{dirty})",
             f"- date: {prov['date']}",
-            f"- host: {prov['host']}, {prov['cpu']}, {prov['cpus']} CPUs, "
-            f"{'KVM' if prov['kvm'] else 'no KVM (QEMU under TCG)'}",
+            f"- host: {prov['host']}, {prov['cpu']}, {prov['cpus']} CPUs; "
+            f"guests under QEMU with {prov['qemu_accel']}",
             f"- command: `{prov['command']}`", ""]
 
 

@@ -55,7 +55,7 @@ def boot(image, script, out, mem="4G", smp=2, timeout=900, extra_append="",
     elif p2p:
         # VFIO without an IOMMU, for the P2P source's dma-buf
         append += " vfio.enable_unsafe_noiommu_mode=1"
-    cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg",
+    cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", QEMU_ACCEL,
            "-cpu", "max", "-smp", str(smp), "-m", mem, "-nographic",
            "-no-reboot", "-nic", "none", "-kernel", image,
            "-append", append]

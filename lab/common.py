@@ -135,6 +135,11 @@ def tests_dir(*p):
     return os.path.join(ROOT, "tests", *p)
 
 
+# Guests run under TCG everywhere, also where /dev/kvm exists: the same
+# emulation on every machine the lab runs on.
+QEMU_ACCEL = "tcg"
+
+
 def run_identity():
     """What a results file must say of its run: the series (a digest of
     its patches, and the repository commit), the date and the host."""
@@ -153,4 +158,4 @@ def run_identity():
             "uncommitted_changes": bool(dirty) if commit else None,
             "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
             "host": platform.node(), "cpu": cpu,
-            "cpus": os.cpu_count(), "kvm": os.path.exists("/dev/kvm")}
+            "cpus": os.cpu_count(), "qemu_accel": QEMU_ACCEL}
