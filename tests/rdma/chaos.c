@@ -739,8 +739,8 @@ static int kr_rts(struct rt_dev *d, struct ibv_qp *qp, uint32_t qpn,
 		return errno;
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
+	a.timeout = RT_QP_TIMEOUT;
+	a.retry_cnt = RT_QP_RETRY_CNT;
 	a.rnr_retry = 7;
 	a.max_rd_atomic = 16;
 	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
@@ -1177,6 +1177,7 @@ static struct {
 	uint64_t moves, revokes, restores, move_refused;
 	uint64_t traffic, traffic_dmabuf;
 	uint64_t slowest_ns, slow;	/* workers' completions; over 10 s */
+	long long retries[2];		/* the device's, at the start */
 	uint64_t errors, err_errno[MAX_ERRNO], err_wc, err_data, err_other;
 } ch;
 
@@ -1798,6 +1799,29 @@ static int ch_buffers(void)
 	return 0;
 }
 
+static const char *const retry_counter[2] = {
+	"completer_retry_err", "retry_exceeded_err",
+};
+
+/* One of the device's port counters, or -1 where it has none. */
+static long long hw_counter(const char *name)
+{
+	char path[256];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path),
+		 "/sys/class/infiniband/%s/ports/%u/hw_counters/%s",
+		 ibv_get_device_name(ch.dev.ctx->device), ch.dev.port, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
 static void ch_report(double secs)
 {
 	uint64_t total = 0;
@@ -1830,6 +1854,17 @@ static void ch_report(double secs)
 	       "through the moving dma-buf\n", ch.traffic, ch.traffic_dmabuf);
 	printf("  workers' slowest completion: %.2f s; %" PRIu64 " took over "
 	       "10 s\n", (double)ch.slowest_ns / NS, ch.slow);
+	printf("  device:");
+	for (i = 0; i < 2; i++) {
+		long long v = hw_counter(retry_counter[i]);
+
+		if (v < 0 || ch.retries[i] < 0)
+			printf(" %s unknown", retry_counter[i]);
+		else
+			printf(" %s %lld", retry_counter[i],
+			       v - ch.retries[i]);
+	}
+	printf(" (retransmission rounds; WRs that ran out of retries)\n");
 	printf("  unexpected errors: %" PRIu64, ch.errors);
 	for (i = 0; i < MAX_ERRNO; i++)
 		if (ch.err_errno[i])
@@ -1862,6 +1897,8 @@ static int t_churn(void)
 		return -1;
 	if (rt_open(&ch.dev, devname) || ch_buffers())
 		goto out;
+	for (i = 0; i < 2; i++)
+		ch.retries[i] = hw_counter(retry_counter[i]);
 	w = calloc((size_t)nthreads, sizeof(*w));
 	if (!w) {
 		ret = rt_fail(errno, "calloc");

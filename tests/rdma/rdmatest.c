@@ -105,7 +105,8 @@ struct ibv_qp *rt_rc_qp(struct rt_dev *d)
 	return qp;
 }
 
-static int to_rts(struct rt_dev *d, struct ibv_qp *qp, uint32_t remote_qpn)
+int rt_to_rts(struct rt_dev *d, struct ibv_qp *qp, uint32_t remote_qpn,
+	      const union ibv_gid *dgid)
 {
 	struct ibv_qp_attr a = {
 		.qp_state = IBV_QPS_INIT,
@@ -128,7 +129,7 @@ static int to_rts(struct rt_dev *d, struct ibv_qp *qp, uint32_t remote_qpn)
 	a.max_dest_rd_atomic = 16;
 	a.min_rnr_timer = 12;
 	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = d->gid;
+	a.ah_attr.grh.dgid = *dgid;
 	a.ah_attr.grh.sgid_index = d->gid_index;
 	a.ah_attr.grh.hop_limit = 64;
 	a.ah_attr.port_num = d->port;
@@ -138,8 +139,15 @@ static int to_rts(struct rt_dev *d, struct ibv_qp *qp, uint32_t remote_qpn)
 		return rt_fail(errno, "modify QP to RTR");
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
+	/*
+	 * rxe retries a retry_cnt of 7 forever: a WR whose NAK never
+	 * reaches the requester (seen in CI under TCG, responder in ERR)
+	 * would hang.  Six retries of a 1 s timeout end such a WR with
+	 * IBV_WC_RETRY_EXC_ERR instead, and outlast any stall of a slow
+	 * guest seen here.
+	 */
+	a.timeout = RT_QP_TIMEOUT;
+	a.retry_cnt = RT_QP_RETRY_CNT;
 	a.rnr_retry = 7;
 	a.sq_psn = 0;
 	a.max_rd_atomic = 16;
@@ -152,7 +160,8 @@ static int to_rts(struct rt_dev *d, struct ibv_qp *qp, uint32_t remote_qpn)
 
 int rt_connect(struct rt_dev *d, struct ibv_qp *a, struct ibv_qp *b)
 {
-	if (to_rts(d, a, b->qp_num) || to_rts(d, b, a->qp_num))
+	if (rt_to_rts(d, a, b->qp_num, &d->gid) ||
+	    rt_to_rts(d, b, a->qp_num, &d->gid))
 		return -1;
 	return 0;
 }

@@ -30,8 +30,16 @@ int rt_open(struct rt_dev *d, const char *name);
 void rt_close(struct rt_dev *d);
 
 struct ibv_qp *rt_rc_qp(struct rt_dev *d);
+
+/* RC QP timeout (4.096 us << 18: about 1 s) and a finite retry count. */
+#define RT_QP_TIMEOUT 18
+#define RT_QP_RETRY_CNT 6
+
 /* Move both QPs to RTS, each pointing at the other. */
 int rt_connect(struct rt_dev *d, struct ibv_qp *a, struct ibv_qp *b);
+/* Move @qp to RTS, connected to QP @remote_qpn at @dgid (any machine). */
+int rt_to_rts(struct rt_dev *d, struct ibv_qp *qp, uint32_t remote_qpn,
+	      const union ibv_gid *dgid);
 
 /* Post one signalled send WR and wait for its completion. */
 int rt_send_wait(struct rt_dev *d, struct ibv_qp *qp, struct ibv_send_wr *wr,
