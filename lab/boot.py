@@ -26,9 +26,19 @@ P2P_DEVICES = [
 ]
 
 
+def wire_nic(local_port, peer_port, mac):
+    """QEMU options for a virtio NIC whose frames go, as UDP datagrams on
+    the loopback address, to the QEMU listening on peer_port, and come from
+    it to local_port: a virtual wire between two guests."""
+    return ["-netdev", f"socket,id=wire,udp=127.0.0.1:{peer_port},"
+            f"localaddr=127.0.0.1:{local_port}",
+            "-device", f"virtio-net-pci,netdev=wire,mac={mac}"]
+
+
 def boot(image, script, out, mem="4G", smp=2, timeout=900, extra_append="",
-         verbose=False, iommu=False, kmod=None, p2p=False):
-    """Boot image, run script in the guest, return (status, console)."""
+         verbose=False, iommu=False, kmod=None, p2p=False, nic=None):
+    """Boot image, run script in the guest, return (status, console).
+    nic: QEMU options of a network card (wire_nic); none by default."""
     os.makedirs(out, exist_ok=True)
     console = os.path.join(out, "console.log")
     init = os.path.join(ROOT, "lab", "guest-init")
@@ -64,6 +74,8 @@ def boot(image, script, out, mem="4G", smp=2, timeout=900, extra_append="",
         cmd += ["-device", "intel-iommu"]
     if p2p:
         cmd += P2P_DEVICES
+    if nic:
+        cmd += nic
     cmd += [
            "-virtfs", "local,path=/,mount_tag=rootfs,security_model=none,"
            "readonly=on,multidevs=remap",

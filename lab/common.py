@@ -25,7 +25,7 @@ KERNEL_DIR = os.path.realpath(os.environ.get(
     "PHYRLAB_KERNEL_DIR", os.path.join(ROOT, "kernel")))
 SUITES = ["sid", "forky", "trixie-backports"]
 KERNEL_PKG = "linux-source-7.2"
-VARIANTS = ("base", "debug", "bench", "ibcheck", "kcsan")
+VARIANTS = ("base", "debug", "bench", "ibcheck", "kcsan", "wire")
 # ibcheck is not a bootable kernel: allmodconfig, only drivers/infiniband/
 # compiled, to check that every in-tree user of ib_umem still builds.
 IBCHECK_TARGET = "drivers/infiniband/"

@@ -100,11 +100,43 @@ def build_ours(rdma):
     return bdir
 
 
+# A C example of the README, built and run by the test command as a user
+# would build it: "<!-- example: NAME -->" on the line before its block.
+README_EXAMPLE = re.compile(r"^<!-- example: ([\w-]+) -->\n```c\n(.*?)^```",
+                            re.M | re.S)
+
+
+def readme_examples(text):
+    """{name: C source} of the README's examples."""
+    return {m[1]: m[2] for m in README_EXAMPLE.finditer(text)}
+
+
+def build_examples(rdma, bdir):
+    """The README's examples, compiled like "cc NAME.c -libverbs", into
+    bdir as example-NAME; their names."""
+    inc, lib = os.path.join(rdma, "include"), os.path.join(rdma, "lib")
+    names = []
+    for name, code in readme_examples(
+            read(os.path.join(ROOT, "README.md"))).items():
+        src = os.path.join(bdir, f"example-{name}.c")
+        write_if_changed(src, code)
+        run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", src, "-o",
+             os.path.join(bdir, f"example-{name}"), f"-I{inc}", f"-L{lib}",
+             f"-Wl,-rpath,{lib}", "-libverbs"], quiet=True)
+        names.append(name)
+    # what the guest runs: this list, not whatever example-* a renamed
+    # example left behind
+    write_if_changed(os.path.join(bdir, "readme-examples"),
+                     "".join(n + "\n" for n in names))
+    return names
+
+
 def build_userspace():
     ensure_host_packages()
     rdma = build_rdma_core()
     perf = build_perftest(rdma)
     progs = build_ours(rdma)
+    build_examples(rdma, progs)
     paths = {"rdma_core": rdma, "perftest": perf, "programs": progs,
              "repo": ROOT}
     lib = os.path.join(rdma, "lib")

@@ -263,5 +263,57 @@ class Extended(unittest.TestCase):
         self.assertIn("tick_sched", other[0])
 
 
+class Wire(unittest.TestCase):
+    """phyrlab wire: the two guests point at each other."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = load_phyrlab()
+
+    def test_pair_is_crossed(self):
+        g = self.lab.wire_guests(("ours", "stock"), (4001, 4002))
+        self.assertEqual(g["a"]["append"], "phyrlab_wire=a,192.0.2.1,"
+                         "192.0.2.2,ours,stock")
+        self.assertEqual(g["b"]["append"], "phyrlab_wire=b,192.0.2.2,"
+                         "192.0.2.1,stock,ours")
+        self.assertEqual(g["a"]["tree"], "ours")
+        self.assertEqual(g["b"]["tree"], "stock")
+        # a sends to b's port and listens on its own, and the other way
+        self.assertIn("socket,id=wire,udp=127.0.0.1:4002,"
+                      "localaddr=127.0.0.1:4001", g["a"]["nic"])
+        self.assertIn("socket,id=wire,udp=127.0.0.1:4001,"
+                      "localaddr=127.0.0.1:4002", g["b"]["nic"])
+        macs = [o for side in "ab" for o in g[side]["nic"]
+                if o.startswith("virtio-net-pci")]
+        self.assertEqual(len(set(macs)), 2)
+
+    def test_free_ports_differ(self):
+        p = self.lab.free_udp_ports(2)
+        self.assertEqual(len(set(p)), 2)
+        self.assertTrue(all(0 < x < 65536 for x in p))
+
+
+class ReadmeExamples(unittest.TestCase):
+    """The README's examples are found whole, as the test command builds
+    them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = load_phyrlab()
+
+    def test_extract(self):
+        text = ("x\n<!-- example: a-b -->\n```c\nint main(void)\n"
+                "{\n}\n```\n\n```c\nnot an example\n```\n")
+        self.assertEqual(self.lab.readme_examples(text),
+                         {"a-b": "int main(void)\n{\n}\n"})
+
+    def test_readme_has_the_memfd_example(self):
+        with open(os.path.join(ROOT, "README.md")) as fh:
+            ex = self.lab.readme_examples(fh.read())
+        self.assertIn("reg-memfd", ex)
+        self.assertIn("ibv_reg_dmabuf_mr(", ex["reg-memfd"])
+        self.assertIn("int main(", ex["reg-memfd"])
+
+
 if __name__ == "__main__":
     unittest.main()
