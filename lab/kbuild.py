@@ -77,6 +77,7 @@ def prepare_tree(tree, patches=None):
         os.rename(path + ".tmp", path)
     state = desired_tree_state(pristine, patches)
     previous = json.loads(read(manifest)) if os.path.exists(manifest) else []
+    changed = 0
     for rel in previous:
         if rel in state:
             continue
@@ -84,8 +85,11 @@ def prepare_tree(tree, patches=None):
         if os.path.exists(dst):
             os.unlink(dst)
         if os.path.exists(src):
-            os.link(src, dst)
-    changed = 0
+            # a copy, not a link: the pristine file's mtime is older than
+            # the objects built from the patched one, and make would keep
+            # them
+            shutil.copyfile(src, dst)
+        changed += 1
     for rel, data in sorted(state.items()):
         dst = os.path.join(path, rel)
         if data is None:
