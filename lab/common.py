@@ -23,7 +23,9 @@ CACHE = os.path.realpath(os.environ.get(
     "PHYRLAB_CACHE", os.path.expanduser("~/.cache/rdma-phyr-lab")))
 KERNEL_DIR = os.path.realpath(os.environ.get(
     "PHYRLAB_KERNEL_DIR", os.path.join(ROOT, "kernel")))
-SUITES = ["sid", "forky", "trixie-backports"]
+# Newest first.  trixie and bookworm only for sources the newer suites list
+# but the archive does not serve (UCX's orig tarballs: see download_orig).
+SUITES = ["sid", "forky", "trixie-backports", "trixie", "bookworm"]
 KERNEL_PKG = "linux-source-7.2"
 VARIANTS = ("base", "debug", "bench", "ibcheck", "kcsan", "wire")
 # ibcheck is not a bootable kernel: allmodconfig, only drivers/infiniband/
@@ -159,3 +161,16 @@ def run_identity():
             "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
             "host": platform.node(), "cpu": cpu,
             "cpus": os.cpu_count(), "qemu_accel": QEMU_ACCEL}
+
+
+def report_results(results, outroot, t0):
+    """Print a command's [(name, status)] verdicts, where its output went
+    and how long it took; the command's exit status."""
+    print()
+    for name, st in results:
+        word = {"SUCCESS": "PASS", "SKIPPED": "SKIP"}.get(st, "FAIL")
+        print(f"{word:4} {name}")
+    failed = sum(1 for _, s in results if s not in ("SUCCESS", "SKIPPED"))
+    print(f"\nresults: {outroot}; took {time.time() - t0:.0f} s")
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0

@@ -187,11 +187,4 @@ def cmd_extended(args):
 
     with open(os.path.join(outroot, "results.json"), "w") as fh:
         json.dump(summary, fh, indent=1)
-    print()
-    for name, st in results:
-        word = {"SUCCESS": "PASS", "SKIPPED": "SKIP"}.get(st, "FAIL")
-        print(f"{word:4} {name}")
-    failed = sum(1 for _, s in results if s not in ("SUCCESS", "SKIPPED"))
-    print(f"\nresults: {outroot}; took {time.time() - t0:.0f} s")
-    print(f"{len(results) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return report_results(results, outroot, t0)

@@ -2,6 +2,8 @@
 """Host packages and sources: the Debian archive reached through a private
 apt configuration, the pristine kernel tree, rdma-core and perftest."""
 
+import functools
+
 from common import *  # noqa: F401,F403
 
 
@@ -78,8 +80,10 @@ class Apt:
         for s in SUITES:
             for t in ("deb", "deb-src"):
                 lines.append(f"{t} [signed-by={self.key}] {self.uri} {s} main")
-        write_if_changed(os.path.join(self.dir, "etc/sources.list"),
-                         "\n".join(lines) + "\n")
+        # new suites need new lists, whatever the age of the last update
+        self.changed = write_if_changed(
+            os.path.join(self.dir, "etc/sources.list"),
+            "\n".join(lines) + "\n")
         self.opts = [
             "-o", f"Dir::Etc::sourcelist={self.dir}/etc/sources.list",
             "-o", "Dir::Etc::sourceparts=-",
@@ -95,7 +99,7 @@ class Apt:
         if self.updated:
             return
         stamp = os.path.join(self.dir, "updated")
-        if not os.path.exists(stamp) or \
+        if self.changed or not os.path.exists(stamp) or \
                 time.time() - os.path.getmtime(stamp) > 86400:
             log(f"reading package lists of suites {', '.join(SUITES)}")
             p = run(["apt-get"] + self.opts + ["update"], quiet=True,
@@ -122,16 +126,51 @@ class Apt:
             raise self.not_found(pkg)
         return fetch_url(m[1], os.path.join(dest, m[2]), m[4])
 
-    def download_orig(self, srcpkg, dest):
-        """Fetch the upstream .orig tarball of a source package."""
+    def source_versions(self, srcpkg):
+        """Versions of a source package in the suites, newest first."""
         self.update()
-        p = run(["apt-get"] + self.opts + ["source", "--print-uris", srcpkg],
-                quiet=True, check=False)
-        for m in re.finditer(r"'(\S+)'\s+(\S+)\s+(\d+)\s+SHA256:([0-9a-f]+)",
-                             p.stdout):
-            if ".orig.tar." in m[2]:
-                return fetch_url(m[1], os.path.join(dest, m[2]), m[4])
+        p = run(["apt-cache"] + self.opts + ["showsrc", srcpkg], quiet=True,
+                check=False)
+        vers = sorted(set(re.findall(r"^Version: (\S+)$", p.stdout, re.M)),
+                      key=functools.cmp_to_key(debian_version_cmp),
+                      reverse=True)
+        if not vers:
+            raise self.not_found(f"{srcpkg} (source)")
+        return vers
+
+    def download_orig(self, srcpkg, dest, newest_served=False):
+        """Fetch the upstream .orig tarball of a source package: of its
+        newest version, or with newest_served of the newest version whose
+        tarball the archive serves (some answer 404).  Returns the path;
+        self.skipped lists (version, why) of the newer ones skipped."""
+        self.skipped = []
+        for ver in self.source_versions(srcpkg):
+            p = run(["apt-get"] + self.opts +
+                    ["source", "--print-uris", f"{srcpkg}={ver}"],
+                    quiet=True, check=False)
+            for m in re.finditer(
+                    r"'(\S+)'\s+(\S+)\s+(\d+)\s+SHA256:([0-9a-f]+)",
+                    p.stdout):
+                if ".orig.tar." not in m[2]:
+                    continue
+                try:
+                    return fetch_url(m[1], os.path.join(dest, m[2]), m[4])
+                except LabError as e:
+                    if not newest_served:
+                        raise
+                    log(f"{srcpkg} {ver}: {e}; trying an older version")
+                    self.skipped.append((ver, str(e)))
+            if not newest_served:
+                break
         raise self.not_found(f"{srcpkg} (source)")
+
+
+def debian_version_cmp(a, b):
+    """Compare two Debian versions as dpkg does (-1, 0, 1)."""
+    if a == b:
+        return 0
+    gt = subprocess.run(["dpkg", "--compare-versions", a, "gt", b]).returncode
+    return 1 if gt == 0 else -1
 
 
 def fetch_url(url, path, want_sha):
@@ -199,15 +238,22 @@ def kernel_source():
     return path
 
 
-def userspace_source(pkg):
-    """Pristine upstream tree of a Debian source package (orig tarball)."""
+def userspace_source(pkg, newest_served=False):
+    """Pristine upstream tree of a Debian source package (orig tarball);
+    newest_served: of the newest version the archive serves (see
+    Apt.download_orig)."""
     src = os.path.join(CACHE, "src")
     os.makedirs(src, exist_ok=True)
     for d in sorted(os.listdir(src)):
         if d.startswith(pkg + "-") and os.path.exists(
                 os.path.join(src, d, ".phyrlab-unpacked")):
             return os.path.join(src, d)
-    tarball = Apt().download_orig(pkg, os.path.join(CACHE, "dl"))
+    apt = Apt()
+    tarball = apt.download_orig(pkg, os.path.join(CACHE, "dl"),
+                                newest_served)
+    if newest_served:
+        write_if_changed(os.path.join(CACHE, "dl", f"{pkg}.skipped"),
+                         "".join(f"{v}: {why}\n" for v, why in apt.skipped))
     ver = os.path.basename(tarball).split("_")[1].split(".orig")[0]
     tmp = os.path.join(src, "unpack.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -111,13 +111,29 @@ def readme_examples(text):
     return {m[1]: m[2] for m in README_EXAMPLE.finditer(text)}
 
 
+# What a README example links against besides libibverbs, by a header it
+# includes: `phyrlab clients` builds and runs those.
+EXAMPLE_LIBS = (("<rdma/fabric.h>", "libfabric"), ("<ucp/api/ucp.h>", "ucx"))
+
+
+def example_library(code):
+    """The client library a README example uses (libfabric, ucx), or None
+    for a libibverbs example."""
+    for header, lib in EXAMPLE_LIBS:
+        if f"#include {header}" in code:
+            return lib
+    return None
+
+
 def build_examples(rdma, bdir):
-    """The README's examples, compiled like "cc NAME.c -libverbs", into
-    bdir as example-NAME; their names."""
+    """The README's libibverbs examples, compiled like "cc NAME.c
+    -libverbs", into bdir as example-NAME; their names."""
     inc, lib = os.path.join(rdma, "include"), os.path.join(rdma, "lib")
     names = []
     for name, code in readme_examples(
             read(os.path.join(ROOT, "README.md"))).items():
+        if example_library(code):
+            continue
         src = os.path.join(bdir, f"example-{name}.c")
         write_if_changed(src, code)
         run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", src, "-o",

@@ -3,10 +3,12 @@
 round trip, guest verdict parsing, KTAP parsing, report statistics.
 Run by './phyrlab test' (python3 -m unittest discover tests/host)."""
 
+import functools
 import importlib.machinery
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -313,6 +315,91 @@ class ReadmeExamples(unittest.TestCase):
         self.assertIn("reg-memfd", ex)
         self.assertIn("ibv_reg_dmabuf_mr(", ex["reg-memfd"])
         self.assertIn("int main(", ex["reg-memfd"])
+
+    def test_client_examples_go_to_the_clients_command(self):
+        """The test command builds the libibverbs examples; the libfabric
+        and UCX ones need `phyrlab clients`' builds."""
+        with open(os.path.join(ROOT, "README.md")) as fh:
+            ex = self.lab.readme_examples(fh.read())
+        libs = {n: self.lab.example_library(c) for n, c in ex.items()}
+        self.assertIsNone(libs["reg-memfd"])
+        self.assertEqual(libs["reg-fabric-dmabuf"], "libfabric")
+        self.assertEqual(libs["reg-ucx-memfd"], "ucx")
+        self.assertIn("FI_MR_DMABUF", ex["reg-fabric-dmabuf"])
+        self.assertIn("ucp_mem_map(", ex["reg-ucx-memfd"])
+
+
+class HostModel(unittest.TestCase):
+    """phyr_bench's synthetic hosts: parsed from ours' consoles, kept out
+    of the A/B rows, reported per GiB with n per model."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = load_phyrlab()
+
+    def test_parse_and_report(self):
+        line = ("phyr_host: 1t-4k-scattered host_gib=1024 pages=4194304 "
+                "ranges=4194304 ours_per_gib=2097152 sg_per_gib=8454144 "
+                "page_info_per_gib=4194304 build_ns_per_gib=%d\n")
+        samples = []
+        for rnd, ns in enumerate((30e6, 10e6, 20e6)):
+            for x in self.lab.phyr_hosts("[ 1.0] " + line % ns):
+                x.update(tree="ours", round=rnd + 1)
+                samples.append(x)
+        self.assertEqual(len(samples), 3)
+        self.assertEqual(samples[0]["ours_per_gib"], 2097152)
+        rows = self.lab.bench_aggregate(samples)
+        self.assertEqual(rows, [])
+        text = "\n".join(self.lab.host_model(rows, samples))
+        # 2 MiB against 8 MiB of sg plus 4 MiB of page_info
+        self.assertIn("| 1t-4k-scattered | 262,144 | 2,097,152 | 8,454,144 "
+                      "| 4,194,304 | 0.1658 | 20.0 [10.0, 30.0] | 3 |", text)
+
+
+class Sources(unittest.TestCase):
+    """Which Debian source version the lab takes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = load_phyrlab()
+
+    def test_debian_version_order(self):
+        vers = ["1.13.1-1", "1.23.0~rc1-1", "1.18.1+ds-2", "1.23.0-1"]
+        got = sorted(vers, key=functools.cmp_to_key(
+            self.lab.debian_version_cmp), reverse=True)
+        self.assertEqual(got, ["1.23.0-1", "1.23.0~rc1-1", "1.18.1+ds-2",
+                               "1.13.1-1"])
+
+    def test_newest_served_skips_missing_tarballs(self):
+        """A 404 on the newest orig tarball moves on to the next version
+        only when asked to; without, it is an error."""
+        apt = self.lab.Apt.__new__(self.lab.Apt)
+        apt.opts = []
+        apt.source_versions = lambda pkg: ["2.0-1", "1.5-1", "1.0-1"]
+        served = {"x_1.5.orig.tar.xz"}
+
+        def fake_run(cmd, **kw):
+            ver = cmd[-1].split("=")[1].split("-")[0]
+            return subprocess.CompletedProcess(
+                cmd, 0, stdout=f"'http://a/x_{ver}.orig.tar.xz' "
+                f"x_{ver}.orig.tar.xz 1 SHA256:{'0' * 64}\n")
+
+        def fake_fetch(url, path, sha):
+            if os.path.basename(path) not in served:
+                raise self.lab.LabError("download failed: HTTP Error 404")
+            return path
+
+        mod = sys.modules[self.lab.Apt.__module__]
+        saved = mod.run, mod.fetch_url
+        mod.run, mod.fetch_url = fake_run, fake_fetch
+        try:
+            path = apt.download_orig("x", "/d", newest_served=True)
+            self.assertEqual(path, "/d/x_1.5.orig.tar.xz")
+            self.assertEqual([v for v, _ in apt.skipped], ["2.0-1"])
+            with self.assertRaises(self.lab.LabError):
+                apt.download_orig("x", "/d")
+        finally:
+            mod.run, mod.fetch_url = saved
 
 
 if __name__ == "__main__":

@@ -71,6 +71,9 @@ int rt_reconnect(struct rt_dev *d, struct ibv_qp **a, struct ibv_qp **b);
  * @rkey ("ats", "maps" for rxe), as text.
  */
 int rt_mr_attr(uint32_t rkey, const char *name, char *out, size_t n);
+/* The same, returning 1 without a message when the MR (which must exist)
+ * has no such attribute. */
+int rt_mr_attr_opt(uint32_t rkey, const char *name, char *out, size_t n);
 
 /* Deterministic byte pattern; returns offset of first mismatch or -1. */
 void rt_fill(void *buf, size_t len, uint32_t seed);
