@@ -341,6 +341,33 @@ def dmabuf_table(rows):
     return L if len(L) > 2 else []
 
 
+def dmabuf_loop_table(rows):
+    """Back-to-back dma-buf registrations against ibv_reg_mr of the same
+    memory, both on our kernel: the loop's medians over the boots."""
+    plain = {(r["name"], r["bytes"]): r for r in rows
+             if r["what"] == "reg-loop"}
+    L = ["| memory | MR size | ibv_reg_dmabuf_mr | ibv_reg_mr same memory | "
+         "ratio | dma-buf dereg | plain dereg | ratio |",
+         "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["what"] != "reg-loop" or not r["name"].startswith("udmabuf-") \
+                or not r["ours"]["reg_ns"]:
+            continue
+        base = plain.get(("memfd-" + r["name"][len("udmabuf-"):],
+                          r["bytes"]))
+        c = []
+        for m in ("reg_ns", "dereg_ns"):
+            for x in (r["ours"][m], base["ours"][m] if base else None):
+                c.append(f"{x['median'] / 1e3:,.1f} [{x['min'] / 1e3:,.1f}, "
+                         f"{x['max'] / 1e3:,.1f}]" if x else "-")
+            b = base["ours"][m] if base else None
+            c.append(f"{r['ours'][m]['median'] / b['median']:.3f}"
+                     if b and b["median"] else "-")
+        L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | " +
+                 " | ".join(c) + " |")
+    return L if len(L) > 2 else []
+
+
 def dmabuf_bw_table(rows):
     """perftest over dma-buf MRs (--use_udmabuf) against plain MRs, both
     on our kernel."""
@@ -443,6 +470,11 @@ def bench_report(rows, rounds, out, samples=(), prov=None):
               "ibv_reg_dmabuf_mr, against ibv_reg_mr of the same kind of "
               "memory in the same boot; the udmabuf's own memory (made "
               "before registering) is the last column.", ""] + dm
+    dml = dmabuf_loop_table(rows)
+    if dml:
+        L += ["", "The same, registered and deregistered back to back "
+              "(µs; each boot's loop median, median [min, max] over the "
+              "boots):", ""] + dml
     dbw = dmabuf_bw_table(rows)
     if dbw:
         L += ["", "perftest over dma-buf MRs (`--use_udmabuf`, ours only) "
@@ -686,6 +718,10 @@ def print_headline(rows):
         print("\ndma-buf MRs on our kernel (stock rxe has none): udmabuf "
               "over a memfd, against ibv_reg_mr of the same memory")
         print("\n".join(dm))
+    dml = dmabuf_loop_table(rows)
+    if dml:
+        print("\nThe same back to back (µs, median of the boots' medians)")
+        print("\n".join(dml))
 
 
 def bench_write(out, rounds, samples, prov=None):

@@ -177,6 +177,27 @@ class Verdicts(unittest.TestCase):
         # no stock sample: no ratio rather than a made-up one
         self.assertIsNone(mc["ratio"]["ns"])
 
+    def test_dmabuf_loop_against_plain_same_memory(self):
+        """dma-buf loop rows (ours only) are set against the plain loop of
+        the memfd they come from; stock's refusal is no row."""
+        smp = [{"what": "reg-failed", "tree": "stock", "kind":
+                "udmabuf-shmem-huge", "bytes": 16 << 20, "errno": 95,
+                "loop": 1}]
+        for rnd, (d, p) in enumerate(((20e3, 25e3), (22e3, 24e3),
+                                      (30e3, 26e3))):
+            for kind, ns in (("udmabuf-shmem-huge", d),
+                             ("memfd-shmem-huge", p)):
+                smp.append({"what": "reg-loop", "tree": "ours", "kind": kind,
+                            "bytes": 16 << 20, "n": 16, "reg_ns": ns,
+                            "dereg_ns": ns / 2, "round": rnd + 1})
+        rows = self.lab.bench_aggregate(smp)
+        self.assertEqual(self.lab.reg_loop_table(rows), [])
+        L = self.lab.dmabuf_loop_table(rows)
+        self.assertEqual(len(L), 3)
+        self.assertEqual(L[2], "| udmabuf-shmem-huge | 16 MiB | "
+                         "22.0 [20.0, 30.0] | 25.0 [24.0, 26.0] | 0.880 | "
+                         "11.0 [10.0, 15.0] | 12.5 [12.0, 13.0] | 0.880 |")
+
     def test_bench_provenance_and_no_overwrite(self):
         prov = self.lab.bench_provenance(["phyrlab", "bench", "--rounds",
                                           "3", "--out", "a b"])
