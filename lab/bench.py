@@ -202,7 +202,8 @@ def stats(vals):
 
 
 PROFILE_METRICS = ["cpu_ns_per_mib", "busy_ns_per_mib", "mr_copy_ns_per_mib",
-                   "icrc_ns_per_mib", "busy_per_icrc", "mr_copy_per_icrc"]
+                   "icrc_ns_per_mib", "busy_per_icrc", "mr_copy_per_icrc",
+                   "mr_copy_samples"]
 
 
 def profile_normalise(x):
@@ -217,19 +218,23 @@ def profile_table(rows):
     """CPU time per MiB moved during the perftest runs, from perf samples."""
     L = ["| tool | message | busy stock | busy ours | ratio | MR copy stock "
          "| MR copy ours | ratio | ICRC stock | ICRC ours | ratio | "
-         "busy/ICRC ratio | MR copy/ICRC ratio |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+         "busy/ICRC ratio | MR copy/ICRC ratio | MR copy samples a run, "
+         "stock / ours (min) |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["what"] != "profile" or not r["stock"]["busy_ns_per_mib"] or \
                 not r["ours"]["busy_ns_per_mib"]:
             continue
         c = []
-        for m in PROFILE_METRICS[1:]:
+        for m in PROFILE_METRICS[1:-1]:
             if not m.endswith("_per_icrc"):
                 c += [f"{r[t][m]['median'] / 1e3:,.0f}"
                       for t in ("stock", "ours")]
             q = r["ratio"][m]
             c.append(f"{q:.3f}" if q is not None else "-")
+        n = [r[t]["mr_copy_samples"] for t in ("stock", "ours")]
+        c.append(" / ".join(f"{x['median']:,.0f} ({x['min']:,.0f})"
+                            if x else "-" for x in n))
         L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | " +
                  " | ".join(c) + " |")
     return L if len(L) > 2 else []
@@ -260,11 +265,14 @@ def bench_aggregate(samples):
         metrics = {"reg": ["kernel_bytes", "memfree_delta", "reg_ns",
                            "dereg_ns", "exporter_bytes"],
                    "reg-loop": ["reg_ns", "dereg_ns"],
-                   "bw": ["mb_s"], "memcpy": ["ns"],
+                   "bw": ["mb_s", "cpu_ns_per_mib"], "memcpy": ["ns"],
                    "profile": PROFILE_METRICS}[key[0]]
+        # a metric only from the samples that have it (older runs' bw
+        # samples have no CPU time)
         for tree in ("stock", "ours"):
             row[tree] = {m: stats([x.get(m, 0) for x in g.get(tree, [])
-                                   if m in x or key[0] != "profile"])
+                                   if m in x or key[0] not in
+                                   ("profile", "bw")])
                          for m in metrics}
             if key[0] == "reg" and g.get(tree):
                 x = g[tree][0]
@@ -390,6 +398,40 @@ def dmabuf_bw_table(rows):
     return L if len(L) > 2 else []
 
 
+def spread(x):
+    """Boot-to-boot spread of a metric: (max - min) / median."""
+    return (x["max"] - x["min"]) / x["median"] if x and x["median"] else None
+
+
+def bw_table(rows):
+    """perftest bandwidth per cell: median [min, max] over the boots, the
+    ratio, each kernel's spread, ours as a fraction of the in-guest memcpy
+    ceiling and the guest's CPU time per MiB moved."""
+    ceil = {t: r["bytes"] / (r[t]["ns"]["median"] / 1e9) / 1e6
+            for r in rows if r["what"] == "memcpy"
+            for t in ("stock", "ours") if r[t]["ns"]}
+    L = ["| tool | message | stock | ours | ratio | spread stock | "
+         "spread ours | ours / memcpy | CPU µs/MiB stock | ours | ratio |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["what"] != "bw" or not r["stock"]["mb_s"] or \
+                not r["ours"]["mb_s"]:
+            continue
+        c = [f"{r[t]['mb_s']['median']:.2f} [{r[t]['mb_s']['min']:.2f}, "
+             f"{r[t]['mb_s']['max']:.2f}]" for t in ("stock", "ours")]
+        c.append(f"{r['ratio']['mb_s']:.3f}")
+        c += [f"{spread(r[t]['mb_s']):.1%}" for t in ("stock", "ours")]
+        c.append(f"{r['ours']['mb_s']['median'] / ceil['ours']:.1%}"
+                 if "ours" in ceil else "-")
+        cpu = [r[t].get("cpu_ns_per_mib") for t in ("stock", "ours")]
+        c += [f"{x['median'] / 1e3:,.0f}" if x else "-" for x in cpu]
+        q = r["ratio"].get("cpu_ns_per_mib")
+        c.append(f"{q:.3f}" if q else "-")
+        L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | " +
+                 " | ".join(c) + " |")
+    return L if len(L) > 2 else []
+
+
 def provenance_lines(prov):
     """The report's first lines: what was measured, when, where, how."""
     if not prov:
@@ -479,30 +521,25 @@ def bench_report(rows, rounds, out, samples=(), prov=None):
     if dbw:
         L += ["", "perftest over dma-buf MRs (`--use_udmabuf`, ours only) "
               "against plain MRs in the same boots:", ""] + dbw
-    L += ["", "## perftest bandwidth over rxe (MB/s)", "",
-          "| tool | message | stock | ours | ratio |", "|---|---|---|---|---|"]
-    for r in rows:
-        if r["what"] != "bw" or not r["stock"]["mb_s"] or \
-                not r["ours"]["mb_s"]:
-            continue
-        c = [f"{r[t]['mb_s']['median']:.2f} [{r[t]['mb_s']['min']:.2f}, "
-             f"{r[t]['mb_s']['max']:.2f}]" for t in ("stock", "ours")]
-        L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | {c[0]} | {c[1]}"
-                 f" | {r['ratio']['mb_s']:.3f} |")
+    L += ["", "## perftest bandwidth over rxe (MB/s)", ""] + bw_table(rows)
     prof = profile_table(rows)
     if prof:
         L += ["", "### Where the CPU time of those runs went (µs per MiB "
               "moved)", "",
-              "perf samples of both guest CPUs at 1 kHz while the client "
-              "ran (`--profile`; plain MRs): busy is everything but the "
+              "perf samples of every guest CPU while the client ran "
+              "(`--profile`, at `--profile-hz` a CPU: 1 kHz unless the "
+              "command above says otherwise; plain MRs): busy is "
+              "everything but the "
               "halted idle loop; MR copy is every sample with rxe_mr_copy() "
               "or rxe_mr_copy_mapped() in its call chain (look-up and "
               "memcpy); ICRC is the same for rxe_icrc_generate() and "
               "rxe_icrc_check(), code both kernels share, a control for the "
               "method. Medians over the rounds. The guest's clock is the "
               "host's, so slow phases of the host move all columns alike; "
-              "the last two columns divide each run's busy and MR copy time "
-              "by its ICRC time first, which cancels a boot's speed.",
+              "the two columns before the last divide each run's busy and "
+              "MR copy time by its ICRC time first, which cancels a boot's "
+              "speed. The last is how many samples the MR copy figure of a "
+              "run rests on (median over the runs, and the fewest).",
               ""] + prof
     for r in rows:
         if r["what"] == "memcpy" and r["ours"]["ns"]:
@@ -635,8 +672,10 @@ def bench_plots(rows, out):
 
 
 def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
-           kinds="", bw_sizes="", reg=True, profile=False, bw_mem=""):
-    """Boot stock and ours alternately; return the samples."""
+           kinds="", bw_sizes="", reg=True, profile=False, bw_mem="", smp=2,
+           profile_hz=1000):
+    """Boot stock and ours alternately, stock first in odd rounds and ours
+    first in even ones; return the samples."""
     images = {t: build_kernel(t, "bench") for t in ("stock", "ours")}
     build_userspace()
     os.makedirs(out, exist_ok=True)
@@ -644,7 +683,8 @@ def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
            f"BENCH_BW_BYTES={bw_bytes}\nBENCH_KINDS='{kinds}'\n" +
            (f"BENCH_BW_SIZES='{bw_sizes}'\n" if bw_sizes else "") +
            ("" if reg else "BENCH_REG=none\n") +
-           ("BENCH_PROFILE=1\n" if profile else "") +
+           (f"BENCH_PROFILE=1\nBENCH_PROFILE_HZ={profile_hz}\n"
+            if profile else "") +
            (f"BENCH_BW_MEM='{bw_mem}'\n" if bw_mem else ""))
     # 1 GiB pages for the anon-hugetlb-1g rows: reserved at boot, the only
     # time they can be had without CONTIG_ALLOC (the minimal config has none)
@@ -654,7 +694,7 @@ def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
                 else "")
     samples = []
     for rnd in range(rounds):
-        for tree in ("stock", "ours"):
+        for tree in ("stock", "ours") if rnd % 2 == 0 else ("ours", "stock"):
             rdir = os.path.join(out, f"round{rnd + 1}-{tree}")
             os.makedirs(rdir, exist_ok=True)
             write_if_changed(os.path.join(rdir, "bench.env"), env)
@@ -665,7 +705,7 @@ def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
                 "phyr_bench.run=1" if tree == "ours" else "") if a)
             status, console = boot(images[tree], os.path.join(
                 ROOT, "benchmarks", "guest", "round"), rdir, mem=mem,
-                timeout=timeout, verbose=False, extra_append=append)
+                smp=smp, timeout=timeout, verbose=False, extra_append=append)
             bad = splats(console)
             # stock's own warnings (rxe's page_info beyond the largest
             # kmalloc, say) are results; ours must have none
@@ -768,7 +808,8 @@ def cmd_bench(args):
                      kinds=" ".join(args.kinds or []),
                      bw_sizes="none" if args.no_bw else "",
                      reg=not args.no_reg, profile=args.profile,
-                     bw_mem=" ".join(args.bw_mem or []))
+                     bw_mem=" ".join(args.bw_mem or []), smp=args.smp,
+                     profile_hz=args.profile_hz)
     rows = bench_write(out, args.rounds, samples, provenance)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"provenance": provenance, "rounds": args.rounds,

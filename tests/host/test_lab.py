@@ -198,6 +198,30 @@ class Verdicts(unittest.TestCase):
                          "22.0 [20.0, 30.0] | 25.0 [24.0, 26.0] | 0.880 | "
                          "11.0 [10.0, 15.0] | 12.5 [12.0, 13.0] | 0.880 |")
 
+    def test_bw_table_spread_ceiling_cpu(self):
+        """Each cell's spread is (max - min) / median per kernel; ours is
+        set against ours' memcpy ceiling; CPU per MiB where recorded."""
+        smp = [{"what": "memcpy", "tree": t, "bytes": 64 << 20,
+                "ns": 64 * 1048576 / 1000e6 * 1e9} for t in ("stock", "ours")]
+        for tree, vals in (("stock", (100, 102, 98)), ("ours", (99, 100, 101))):
+            for v in vals:
+                smp.append({"what": "bw", "tree": tree, "tool": "ib_write_bw",
+                            "bytes": 4096, "mb_s": v,
+                            "cpu_ns_per_mib": v * 1000})
+        # a run from before CPU time was recorded
+        smp.append({"what": "bw", "tree": "ours", "tool": "ib_read_bw",
+                    "bytes": 4096, "mb_s": 50})
+        smp.append({"what": "bw", "tree": "stock", "tool": "ib_read_bw",
+                    "bytes": 4096, "mb_s": 40})
+        L = self.lab.bw_table(self.lab.bench_aggregate(smp))
+        self.assertEqual(len(L), 4)
+        self.assertEqual(L[2], "| ib_read_bw | 4 KiB | 40.00 [40.00, 40.00] "
+                         "| 50.00 [50.00, 50.00] | 1.250 | 0.0% | 0.0% | "
+                         "5.0% | - | - | - |")
+        self.assertEqual(L[3], "| ib_write_bw | 4 KiB | 100.00 [98.00, "
+                         "102.00] | 100.00 [99.00, 101.00] | 1.000 | 4.0% | "
+                         "2.0% | 10.0% | 100 | 100 | 1.000 |")
+
     def test_bench_provenance_and_no_overwrite(self):
         prov = self.lab.bench_provenance(["phyrlab", "bench", "--rounds",
                                           "3", "--out", "a b"])
