@@ -609,6 +609,13 @@ def scale_model(rows):
     return L or ["(no registration rows)"]
 
 
+# one colour per memory kind or tool; stock dashed with open points, ours
+# solid with filled ones
+PLOT_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+                "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+                "#000000", "#0b3d91"]
+
+
 def bench_plots(rows, out):
     """PNG plots with gnuplot: footprint, latency, bandwidth."""
     if not shutil.which("gnuplot"):
@@ -629,44 +636,63 @@ def bench_plots(rows, out):
                     x = r[t].get(val)
                     scale = (1 << 30) / r["bytes"] \
                         if val == "kernel_bytes" else 1
-                    v += [x[m] * scale if x else float("nan")
-                          for m in ("median", "min", "max")]
+                    # a sample <= 0 (memory freed by others between the
+                    # two reads of allocinfo) has no place on a log axis:
+                    # no bar below the median then
+                    lo = x and (x["min"] if x["min"] > 0 else x["median"])
+                    v += [a * scale if x else float("nan")
+                          for a in (x and x["median"], lo, x and x["max"])]
                 lines.append(" ".join(f"{a:g}" for a in v))
         write_if_changed(os.path.join(out, name), "\n".join(lines) + "\n")
 
-    gp = ["set terminal pngcairo size 900,600", "set logscale x 2",
-          "set xtics (" + ", ".join(
-              f"'{fmt_bytes(1 << b)}' {1 << b}" for b in range(12, 33, 4))
-          + ")",
-          "set key outside right top", "set grid",
+    def lines(f, i, title):
+        c = PLOT_COLOURS[i % len(PLOT_COLOURS)]
+        return [f"'{f}' using 1:2:3:4 with yerrorlines dashtype 2 "
+                f"linecolor rgb '{c}' pointtype {4 + 2 * (i // 12)} "
+                f"title 'stock {title}'",
+                f"'{f}' using 1:5:6:7 with yerrorlines dashtype 1 "
+                f"linecolor rgb '{c}' pointtype {5 + 2 * (i // 12)} "
+                f"title 'ours {title}'"]
+
+    def xtics(sel):
+        sizes = sorted({r["bytes"] for r in rows if sel(r)})
+        return "set xtics rotate by -35 (" + ", ".join(
+            f"'{fmt_bytes(b)}' {b}" for b in sizes) + ")"
+
+    # names as written: no gnuplot markup (ibv_reg_mr, anon-hugetlb-1g)
+    gp = ["set terminal pngcairo size 1100,700 noenhanced",
+          "set logscale x 2", "set key outside right top", "set grid",
           "set datafile missing NaN"]
-    for what, val, ylabel, log_y in (
-            ("footprint", "kernel_bytes", "kernel bytes per registered GiB",
-             True),
-            ("reg-latency", "reg_ns", "ibv_reg_mr time (ns)", True)):
+    for what, val, ylabel in (
+            ("footprint", "kernel_bytes", "kernel bytes per registered GiB"),
+            ("reg-latency", "reg_ns", "ibv_reg_mr time (ns)")):
         plots = []
-        for k in kinds:
+        for i, k in enumerate(kinds):
             f = f"{what}-{k}.dat"
             dat(f, lambda r, k=k: r["what"] == "reg" and r["name"] == k, val)
-            plots += [f"'{f}' using 1:2:3:4 with yerrorlines "
-                      f"title 'stock {k}'",
-                      f"'{f}' using 1:5:6:7 with yerrorlines "
-                      f"title 'ours {k}'"]
+            plots += lines(f, i, k)
         if plots:
             gp += [f"set output '{what}.png'",
-                   "set xlabel 'MR size (bytes)'", f"set ylabel '{ylabel}'",
-                   "set logscale y 10" if log_y else "unset logscale y",
-                   "plot " + ", ".join(plots)]
+                   xtics(lambda r: r["what"] == "reg"),
+                   "set xlabel 'MR size'", f"set ylabel '{ylabel}'",
+                   "set logscale y 10", "plot " + ", ".join(plots)]
     plots = []
-    for t in tools:
+    for i, t in enumerate(tools):
         f = f"bw-{t}.dat"
         dat(f, lambda r, t=t: r["what"] == "bw" and r["name"] == t, "mb_s")
-        plots += [f"'{f}' using 1:2:3:4 with yerrorlines title 'stock {t}'",
-                  f"'{f}' using 1:5:6:7 with yerrorlines title 'ours {t}'"]
+        plots += lines(f, i, t)
     if plots:
+        # the ceiling of rxe's copies: the guest's memcpy, as measured
+        for r in rows:
+            if r["what"] == "memcpy" and r["ours"]["ns"]:
+                mbs = r["bytes"] / (r["ours"]["ns"]["median"] / 1e9) / 1e6
+                plots.append(f"{mbs:.0f} with lines dashtype 3 linewidth 2 "
+                             f"linecolor rgb 'black' title 'in-guest memcpy "
+                             f"(ours), {mbs:,.0f} MB/s'")
         gp += ["set output 'bandwidth.png'",
-               "set xlabel 'message size (bytes)'", "set ylabel 'MB/s'",
-               "unset logscale y", "plot " + ", ".join(plots)]
+               xtics(lambda r: r["what"] == "bw"),
+               "set xlabel 'message size'", "set ylabel 'MB/s'",
+               "set logscale y 10", "plot " + ", ".join(plots)]
     write_if_changed(os.path.join(out, "plots.gp"), "\n".join(gp) + "\n")
     run(["gnuplot", "plots.gp"], cwd=out, quiet=True)
 

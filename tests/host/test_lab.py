@@ -7,6 +7,7 @@ import functools
 import importlib.machinery
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -221,6 +222,35 @@ class Verdicts(unittest.TestCase):
         self.assertEqual(L[3], "| ib_write_bw | 4 KiB | 100.00 [98.00, "
                          "102.00] | 100.00 [99.00, 101.00] | 1.000 | 4.0% | "
                          "2.0% | 10.0% | 100 | 100 | 1.000 |")
+
+    @unittest.skipUnless(shutil.which("gnuplot"), "no gnuplot")
+    def test_plots_legible(self):
+        """Names print as written, each kind its own colour, every size
+        on the axis labelled, the memcpy ceiling drawn."""
+        smp = [{"what": "memcpy", "tree": t, "bytes": 64 << 20,
+                "ns": 64e6} for t in ("stock", "ours")]
+        for tree in ("stock", "ours"):
+            for kind in ("anon-thp", "anon-fragmented"):
+                for b in (4096, 1 << 30):
+                    smp.append({"what": "reg", "tree": tree, "kind": kind,
+                                "bytes": b, "pages": 1, "runs": 1,
+                                "kernel_bytes": 100, "memfree_delta": 0,
+                                "reg_ns": 1000, "dereg_ns": 500,
+                                "exporter_bytes": 0})
+            smp.append({"what": "bw", "tree": tree, "tool": "ib_write_bw",
+                        "bytes": 65536, "mb_s": 50})
+        with tempfile.TemporaryDirectory() as d:
+            self.lab.bench_plots(self.lab.bench_aggregate(smp), d)
+            with open(os.path.join(d, "plots.gp")) as f:
+                gp = f.read()
+            self.assertTrue(os.path.exists(os.path.join(d, "bandwidth.png")))
+        self.assertIn("noenhanced", gp)
+        self.assertIn("'4 KiB' 4096, '1 GiB' 1073741824)", gp)
+        self.assertIn("title 'stock ib_write_bw'", gp)
+        self.assertIn("1049 with lines", gp)
+        colours = re.findall(r"title 'ours anon-[a-z]*'", gp)
+        self.assertEqual(len(colours), 4)
+        self.assertEqual(len(set(re.findall(r"rgb '(#[0-9a-f]+)'", gp))), 2)
 
     def test_bench_provenance_and_no_overwrite(self):
         prov = self.lab.bench_provenance(["phyrlab", "bench", "--rounds",
