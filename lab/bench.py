@@ -502,8 +502,9 @@ def bench_report(rows, rounds, out, samples=(), prov=None):
     if loop:
         L += ["", "## Back-to-back ibv_reg_mr and ibv_dereg_mr (µs)", "",
               "The same MR registered and deregistered in a loop with "
-              "nothing in between (up to 200 times, 256 MiB in all); each "
-              "boot gives the loop's median, and the table shows the "
+              "nothing in between (256 MiB in all, but at least 8 and at "
+              "most 200 times); each boot gives the loop's median, and the "
+              "table shows the "
               "median [min, max] of those over the rounds.", ""] + loop
     dm = dmabuf_table(rows)
     if dm:
