@@ -700,7 +700,7 @@ def bench_plots(rows, out):
 
 def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
            kinds="", bw_sizes="", reg=True, profile=False, bw_mem="", smp=2,
-           profile_hz=1000):
+           profile_hz=1000, bw_nice=None):
     """Boot stock and ours alternately, stock first in odd rounds and ours
     first in even ones; return the samples."""
     images = {t: build_kernel(t, "bench") for t in ("stock", "ours")}
@@ -712,6 +712,7 @@ def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
            ("" if reg else "BENCH_REG=none\n") +
            (f"BENCH_PROFILE=1\nBENCH_PROFILE_HZ={profile_hz}\n"
             if profile else "") +
+           (f"BENCH_BW_NICE={bw_nice}\n" if bw_nice is not None else "") +
            (f"BENCH_BW_MEM='{bw_mem}'\n" if bw_mem else ""))
     # 1 GiB pages for the anon-hugetlb-1g rows: reserved at boot, the only
     # time they can be had without CONTIG_ALLOC (the minimal config has none)
@@ -836,7 +837,7 @@ def cmd_bench(args):
                      bw_sizes="none" if args.no_bw else "",
                      reg=not args.no_reg, profile=args.profile,
                      bw_mem=" ".join(args.bw_mem or []), smp=args.smp,
-                     profile_hz=args.profile_hz)
+                     profile_hz=args.profile_hz, bw_nice=args.bw_nice)
     rows = bench_write(out, args.rounds, samples, provenance)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"provenance": provenance, "rounds": args.rounds,
