@@ -449,8 +449,10 @@ def provenance_lines(prov):
 
 def bench_report(rows, rounds, out, samples=(), prov=None):
     L = ["# A/B: stock Linux 7.2 against ours (rxe, same source and config)",
-         ""] + provenance_lines(prov) + [f"{rounds} rounds, stock and ours booted alternately with the "
-         "same memory and CPUs; each figure is median [min, max] over all "
+         ""] + provenance_lines(prov) + [
+        f"{rounds} rounds, stock and ours booted alternately with the "
+        "same memory and CPUs (since 2026-12-01: stock first in odd rounds, "
+        "ours first in even ones); each figure is median [min, max] over all "
          "rounds and repetitions; ratio = median ours / median stock.", "",
          "## Kernel bytes per registered GiB (/proc/allocinfo)", "",
          "Cross-check: the MemFree drop while registered (page "
