@@ -403,13 +403,19 @@ def spread(x):
     return (x["max"] - x["min"]) / x["median"] if x and x["median"] else None
 
 
+def memcpy_ceiling(rows):
+    """The in-guest memcpy's MB/s per kernel (median): the ceiling for
+    rxe's copies."""
+    return {t: r["bytes"] / (r[t]["ns"]["median"] / 1e9) / 1e6
+            for r in rows if r["what"] == "memcpy"
+            for t in ("stock", "ours") if r[t]["ns"]}
+
+
 def bw_table(rows):
     """perftest bandwidth per cell: median [min, max] over the boots, the
     ratio, each kernel's spread, ours as a fraction of the in-guest memcpy
     ceiling and the guest's CPU time per MiB moved."""
-    ceil = {t: r["bytes"] / (r[t]["ns"]["median"] / 1e9) / 1e6
-            for r in rows if r["what"] == "memcpy"
-            for t in ("stock", "ours") if r[t]["ns"]}
+    ceil = memcpy_ceiling(rows)
     L = ["| tool | message | stock | ours | ratio | spread stock | "
          "spread ours | ours / memcpy | CPU µs/MiB stock | ours | ratio |",
          "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -544,13 +550,11 @@ def bench_report(rows, rounds, out, samples=(), prov=None):
               "speed. The last is how many samples the MR copy figure of a "
               "run rests on (median over the runs, and the fewest).",
               ""] + prof
-    for r in rows:
-        if r["what"] == "memcpy" and r["ours"]["ns"]:
-            mbs = {t: r["bytes"] / (r[t]["ns"]["median"] / 1e9) / 1e6
-                   for t in ("stock", "ours") if r[t]["ns"]}
-            L += ["", "In-guest memcpy of 64 MiB, the ceiling for rxe's "
-                  "copies: " + ", ".join(f"{t} {v:,.0f} MB/s"
-                                         for t, v in mbs.items()) + "."]
+    mbs = memcpy_ceiling(rows)
+    if "ours" in mbs:
+        L += ["", "In-guest memcpy of 64 MiB, the ceiling for rxe's "
+              "copies: " + ", ".join(f"{t} {v:,.0f} MB/s"
+                                     for t, v in mbs.items()) + "."]
     if failed:
         L += ["", "## Registrations that failed", "",
               "| kernel | memory | MR size | errno | times |",
@@ -686,12 +690,11 @@ def bench_plots(rows, out):
         plots += lines(f, i, t)
     if plots:
         # the ceiling of rxe's copies: the guest's memcpy, as measured
-        for r in rows:
-            if r["what"] == "memcpy" and r["ours"]["ns"]:
-                mbs = r["bytes"] / (r["ours"]["ns"]["median"] / 1e9) / 1e6
-                plots.append(f"{mbs:.0f} with lines dashtype 3 linewidth 2 "
-                             f"linecolor rgb 'black' title 'in-guest memcpy "
-                             f"(ours), {mbs:,.0f} MB/s'")
+        mbs = memcpy_ceiling(rows).get("ours")
+        if mbs:
+            plots.append(f"{mbs:.0f} with lines dashtype 3 linewidth 2 "
+                         f"linecolor rgb 'black' title 'in-guest memcpy "
+                         f"(ours), {mbs:,.0f} MB/s'")
         gp += ["set output 'bandwidth.png'",
                xtics(lambda r: r["what"] == "bw"),
                "set xlabel 'message size'", "set ylabel 'MB/s'",
