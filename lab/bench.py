@@ -240,10 +240,76 @@ def profile_table(rows):
     return L if len(L) > 2 else []
 
 
+COPY_METRICS = ["mr_copy_ns_per_mib", "mr_copy_ns_per_call",
+                "icrc_ns_per_mib", "mr_copy_per_icrc", "mr_copy_calls"]
+
+
+def copyprof_normalise(x):
+    """x with the MR copy time per MiB as a multiple of the ICRC's."""
+    icrc = x.get("icrc_ns_per_mib")
+    return dict(x, mr_copy_per_icrc=x["mr_copy_ns_per_mib"] / icrc) \
+        if icrc else x
+
+
+def copy_table(rows):
+    """The MR copy path per MiB moved, every call timed (--copy-profile):
+    ours against stock, and ours alone where stock has no MRs (dma-buf)."""
+    L = ["| tool | message | MR copy stock | MR copy ours | ratio | "
+         "ns a call stock | ours | ICRC stock | ICRC ours | ratio "
+         "(control) | MR copy/ICRC ratio | calls a run, stock / ours "
+         "(fewest) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["what"] != "copyprof" or not r["ours"]["mr_copy_ns_per_mib"]:
+            continue
+        c = []
+        for m in ("mr_copy_ns_per_mib", "mr_copy_ns_per_call",
+                  "icrc_ns_per_mib"):
+            for t in ("stock", "ours"):
+                x = r[t][m]
+                c.append("-" if not x else
+                         f"{x['median']:,.0f} [{x['min']:,.0f}, "
+                         f"{x['max']:,.0f}]" if m.endswith("call") else
+                         f"{x['median'] / 1e3:,.0f} [{x['min'] / 1e3:,.0f}, "
+                         f"{x['max'] / 1e3:,.0f}]")
+            if not m.endswith("call"):
+                q = r["ratio"][m]
+                c.append(f"{q:.3f}" if q else "-")
+        q = r["ratio"]["mr_copy_per_icrc"]
+        c.append(f"{q:.3f}" if q else "-")
+        n = [r[t]["mr_copy_calls"] for t in ("stock", "ours")]
+        c.append(" / ".join(f"{x['median']:,.0f} ({x['min']:,.0f})"
+                            if x else "-" for x in n))
+        L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | " +
+                 " | ".join(c) + " |")
+    return L if len(L) > 2 else []
+
+
+def boot_medians(samples):
+    """perftest cells run several times in a boot (--bw-repeat): one
+    sample per cell and boot, the median of its runs, with how many runs
+    it rests on. Other samples (and runs from before runs were numbered)
+    pass as they are."""
+    cells, out = {}, []
+    for x in samples:
+        if x["what"] == "bw" and "rep" in x:
+            cells.setdefault((x["tree"], x.get("round"), x["tool"],
+                              x["bytes"]), []).append(x)
+        else:
+            out.append(x)
+    for xs in cells.values():
+        m = dict(xs[0], runs=len(xs))
+        for k in ("mb_s", "cpu_ns_per_mib"):
+            st = stats([x[k] for x in xs if k in x])
+            if st:
+                m[k] = st["median"]
+        out.append(m)
+    return out
+
+
 def bench_aggregate(samples):
     """samples: dicts with tree added. Returns rows keyed for the report."""
     groups = {}
-    for smp in samples:
+    for smp in boot_medians(samples):
         w = smp["what"]
         if w in ("reg-failed", "reg-skipped", "bw-failed", "report",
                  "host"):
@@ -254,6 +320,9 @@ def bench_aggregate(samples):
             key = (w, smp["tool"], smp["bytes"])
         elif w == "profile":
             smp = profile_normalise(smp)
+            key = (w, smp["tool"], smp["bytes"])
+        elif w == "copyprof":
+            smp = copyprof_normalise(smp)
             key = (w, smp["tool"], smp["bytes"])
         else:
             key = ("memcpy", "", smp["bytes"])
@@ -266,13 +335,14 @@ def bench_aggregate(samples):
                            "dereg_ns", "exporter_bytes"],
                    "reg-loop": ["reg_ns", "dereg_ns"],
                    "bw": ["mb_s", "cpu_ns_per_mib"], "memcpy": ["ns"],
-                   "profile": PROFILE_METRICS}[key[0]]
+                   "profile": PROFILE_METRICS,
+                   "copyprof": COPY_METRICS}[key[0]]
         # a metric only from the samples that have it (older runs' bw
         # samples have no CPU time)
         for tree in ("stock", "ours"):
             row[tree] = {m: stats([x.get(m, 0) for x in g.get(tree, [])
                                    if m in x or key[0] not in
-                                   ("profile", "bw")])
+                                   ("profile", "bw", "copyprof")])
                          for m in metrics}
             if key[0] == "reg" and g.get(tree):
                 x = g[tree][0]
@@ -530,7 +600,14 @@ def bench_report(rows, rounds, out, samples=(), prov=None):
     if dbw:
         L += ["", "perftest over dma-buf MRs (`--use_udmabuf`, ours only) "
               "against plain MRs in the same boots:", ""] + dbw
-    L += ["", "## perftest bandwidth over rxe (MB/s)", ""] + bw_table(rows)
+    L += ["", "## perftest bandwidth over rxe (MB/s)", ""]
+    runs = max((x.get("runs", 1) for x in boot_medians(samples)
+                if x["what"] == "bw"), default=1)
+    if runs > 1:
+        L += [f"Each cell ran {runs} times in every boot (`--bw-repeat`); "
+              "a boot's figure is the median of its runs, and the spread "
+              "is that of the boots' figures.", ""]
+    L += bw_table(rows)
     prof = profile_table(rows)
     if prof:
         L += ["", "### Where the CPU time of those runs went (µs per MiB "
@@ -550,6 +627,24 @@ def bench_report(rows, rounds, out, samples=(), prov=None):
               "speed. The last is how many samples the MR copy figure of a "
               "run rests on (median over the runs, and the fewest).",
               ""] + prof
+    cp = copy_table(rows)
+    if cp:
+        L += ["", "### The MR copy path, every call timed (µs per MiB "
+              "moved)", "",
+              "`--copy-profile`: both kernels with ftrace's function "
+              "profiler (kernel/configs/trace.config), which times every "
+              "call of rxe_mr_copy(), where each copy between an MR and a "
+              "packet starts in both kernels (look-up and memcpy, callees "
+              "included, time scheduled out left out), and of "
+              "rxe_icrc_generate() and rxe_icrc_check(), code both kernels "
+              "share: the control. Every call is a sample; the last column "
+              "is how many calls a run's figure rests on (median over the "
+              "runs, and the fewest). The profiler's own cost is in every "
+              "call of both kernels alike; perftest's MB/s above are of "
+              "these profiled kernels. The MR copy/ICRC column divides each "
+              "run's MR copy time by its ICRC time first, which cancels a "
+              "boot's speed. Median [min, max] over the boots.",
+              ""] + cp
     mbs = memcpy_ceiling(rows)
     if "ours" in mbs:
         L += ["", "In-guest memcpy of 64 MiB, the ceiling for rxe's "
@@ -705,10 +800,12 @@ def bench_plots(rows, out):
 
 def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
            kinds="", bw_sizes="", reg=True, profile=False, bw_mem="", smp=2,
-           profile_hz=1000, bw_nice=None):
+           profile_hz=1000, bw_nice=None, copy_profile=False,
+           bw_repeat=1):
     """Boot stock and ours alternately, stock first in odd rounds and ours
     first in even ones; return the samples."""
-    images = {t: build_kernel(t, "bench") for t in ("stock", "ours")}
+    variant = "trace" if copy_profile else "bench"
+    images = {t: build_kernel(t, variant) for t in ("stock", "ours")}
     build_userspace()
     os.makedirs(out, exist_ok=True)
     env = (f"BENCH_REPS={reps}\nBENCH_MAX_BYTES={max_bytes}\n"
@@ -717,6 +814,8 @@ def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
            ("" if reg else "BENCH_REG=none\n") +
            (f"BENCH_PROFILE=1\nBENCH_PROFILE_HZ={profile_hz}\n"
             if profile else "") +
+           ("BENCH_COPY_PROFILE=1\n" if copy_profile else "") +
+           f"BENCH_BW_REPEAT={bw_repeat}\n" +
            (f"BENCH_BW_NICE={bw_nice}\n" if bw_nice is not None else "") +
            (f"BENCH_BW_MEM='{bw_mem}'\n" if bw_mem else ""))
     # 1 GiB pages for the anon-hugetlb-1g rows: reserved at boot, the only
@@ -830,6 +929,9 @@ def cmd_bench(args):
                     res.get("provenance"))
         return 0
     ensure_host_packages()
+    if args.profile and args.copy_profile:
+        raise LabError("--profile and --copy-profile exclude each other: "
+                       "each would count the other's cost")
     if args.profile and not shutil.which("perf"):
         raise LabError("--profile runs perf in the guest, which shares the "
                        "host's root: install linux-perf")
@@ -842,7 +944,9 @@ def cmd_bench(args):
                      bw_sizes="none" if args.no_bw else "",
                      reg=not args.no_reg, profile=args.profile,
                      bw_mem=" ".join(args.bw_mem or []), smp=args.smp,
-                     profile_hz=args.profile_hz, bw_nice=args.bw_nice)
+                     profile_hz=args.profile_hz, bw_nice=args.bw_nice,
+                     copy_profile=args.copy_profile,
+                     bw_repeat=args.bw_repeat)
     rows = bench_write(out, args.rounds, samples, provenance)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"provenance": provenance, "rounds": args.rounds,

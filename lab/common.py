@@ -27,7 +27,7 @@ KERNEL_DIR = os.path.realpath(os.environ.get(
 # but the archive does not serve (UCX's orig tarballs: see download_orig).
 SUITES = ["sid", "forky", "trixie-backports", "trixie", "bookworm"]
 KERNEL_PKG = "linux-source-7.2"
-VARIANTS = ("base", "debug", "bench", "ibcheck", "kcsan", "wire")
+VARIANTS = ("base", "debug", "bench", "ibcheck", "kcsan", "wire", "trace")
 # ibcheck is not a bootable kernel: allmodconfig, only drivers/infiniband/
 # compiled, to check that every in-tree user of ib_umem still builds.
 IBCHECK_TARGET = "drivers/infiniband/"

@@ -118,6 +118,9 @@ def fragment(variant, tree="ours"):
     cdir = os.path.join(KERNEL_DIR, "configs")
     if variant == "ibcheck":
         parts = ["ibcheck.config"]
+    elif variant == "trace":
+        # the bench kernel, timed by ftrace's function profiler
+        parts = ["base.config", "bench.config", "trace.config"]
     else:
         parts = ["base.config"] + ([f"{variant}.config"]
                                    if variant != "base" else [])

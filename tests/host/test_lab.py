@@ -223,6 +223,64 @@ class Verdicts(unittest.TestCase):
                          "102.00] | 100.00 [99.00, 101.00] | 1.000 | 4.0% | "
                          "2.0% | 10.0% | 100 | 100 | 1.000 |")
 
+    def test_bw_repeat_boot_medians(self):
+        """--bw-repeat: a boot's runs of a cell become one sample, their
+        median; the spread is then that of the boots."""
+        smp = []
+        for tree in ("stock", "ours"):
+            for rnd, runs in ((1, (40, 70, 71)), (2, (69, 45, 72)),
+                              (3, (70, 70, 44))):
+                for rep, v in enumerate(runs, 1):
+                    smp.append({"what": "bw", "tree": tree, "round": rnd,
+                                "rep": rep, "tool": "ib_write_bw",
+                                "bytes": 65536, "mb_s": v,
+                                "cpu_ns_per_mib": v * 10000})
+        med = self.lab.boot_medians(smp)
+        self.assertEqual(len(med), 6)
+        self.assertEqual(sorted(x["mb_s"] for x in med), [69, 69, 70, 70,
+                                                          70, 70])
+        self.assertTrue(all(x["runs"] == 3 for x in med))
+        L = self.lab.bw_table(self.lab.bench_aggregate(smp))
+        self.assertEqual(L[2], "| ib_write_bw | 64 KiB | 70.00 [69.00, "
+                         "70.00] | 70.00 [69.00, 70.00] | 1.000 | 1.4% | "
+                         "1.4% | - | 700 | 700 | 1.000 |")
+        # runs from before runs were numbered are left as they were
+        one = [{k: v for k, v in smp[0].items() if k != "rep"}] * 2
+        self.assertEqual(sorted(x["mb_s"] for x in
+                                self.lab.boot_medians(one)), [40, 40])
+
+    def test_copy_table_per_mib_per_call_and_control(self):
+        """--copy-profile: MR copy and ICRC per MiB, medians over the
+        boots, MR copy over ICRC per run before the median; ours alone
+        where stock has no row (dma-buf MRs)."""
+        smp = []
+        for tree, mr, icrc in (("stock", (2000e3, 2200e3, 1800e3),
+                                (1000e3, 1100e3, 900e3)),
+                               ("ours", (1500e3, 1400e3, 1600e3),
+                                (1000e3, 1000e3, 1000e3))):
+            for m, i in zip(mr, icrc):
+                smp.append({"what": "copyprof", "tree": tree,
+                            "tool": "ib_write_bw", "bytes": 65536,
+                            "mr_copy_ns_per_mib": m, "mr_copy_calls": 2048,
+                            "mr_copy_ns_per_call": m / 2048,
+                            "icrc_ns_per_mib": i, "icrc_calls": 2048})
+        smp.append({"what": "copyprof", "tree": "ours",
+                    "tool": "ib_write_bw+udmabuf", "bytes": 65536,
+                    "mr_copy_ns_per_mib": 1200e3, "mr_copy_calls": 1000,
+                    "mr_copy_ns_per_call": 1200e3 / 1024,
+                    "icrc_ns_per_mib": 1000e3, "icrc_calls": 1000})
+        L = self.lab.copy_table(self.lab.bench_aggregate(smp))
+        self.assertEqual(len(L), 4)
+        self.assertEqual(L[2], "| ib_write_bw | 64 KiB | 2,000 [1,800, "
+                         "2,200] | 1,500 [1,400, 1,600] | 0.750 | 977 [879, "
+                         "1,074] | 732 [684, 781] | 1,000 [900, 1,100] | "
+                         "1,000 [1,000, 1,000] | 1.000 | 0.750 | "
+                         "2,048 (2,048) / 2,048 (2,048) |")
+        self.assertEqual(L[3], "| ib_write_bw+udmabuf | 64 KiB | - | "
+                         "1,200 [1,200, 1,200] | - | - | 1,172 [1,172, "
+                         "1,172] | - | 1,000 [1,000, 1,000] | - | - | "
+                         "- / 1,000 (1,000) |")
+
     @unittest.skipUnless(shutil.which("gnuplot"), "no gnuplot")
     def test_plots_legible(self):
         """Names print as written, each kind its own colour, every size
