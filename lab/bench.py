@@ -214,6 +214,13 @@ def profile_normalise(x):
                       for m in ("busy", "mr_copy") if icrc})
 
 
+def run_counts(r, m):
+    """How many samples a run's figure rests on, both kernels: median over
+    the runs (and the fewest)."""
+    return " / ".join(f"{x['median']:,.0f} ({x['min']:,.0f})" if x else "-"
+                      for x in (r[t][m] for t in ("stock", "ours")))
+
+
 def profile_table(rows):
     """CPU time per MiB moved during the perftest runs, from perf samples."""
     L = ["| tool | message | busy stock | busy ours | ratio | MR copy stock "
@@ -232,9 +239,7 @@ def profile_table(rows):
                       for t in ("stock", "ours")]
             q = r["ratio"][m]
             c.append(f"{q:.3f}" if q is not None else "-")
-        n = [r[t]["mr_copy_samples"] for t in ("stock", "ours")]
-        c.append(" / ".join(f"{x['median']:,.0f} ({x['min']:,.0f})"
-                            if x else "-" for x in n))
+        c.append(run_counts(r, "mr_copy_samples"))
         L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | " +
                  " | ".join(c) + " |")
     return L if len(L) > 2 else []
@@ -276,9 +281,7 @@ def copy_table(rows):
                 c.append(f"{q:.3f}" if q else "-")
         q = r["ratio"]["mr_copy_per_icrc"]
         c.append(f"{q:.3f}" if q else "-")
-        n = [r[t]["mr_copy_calls"] for t in ("stock", "ours")]
-        c.append(" / ".join(f"{x['median']:,.0f} ({x['min']:,.0f})"
-                            if x else "-" for x in n))
+        c.append(run_counts(r, "mr_copy_calls"))
         L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | " +
                  " | ".join(c) + " |")
     return L if len(L) > 2 else []
