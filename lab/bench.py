@@ -208,10 +208,12 @@ PROFILE_METRICS = ["cpu_ns_per_mib", "busy_ns_per_mib", "mr_copy_ns_per_mib",
 
 def profile_normalise(x):
     """A boot's own speed cancels out against the ICRC, code both kernels
-    share: x with busy and MR copy time as multiples of the ICRC's."""
+    share: x with busy and MR copy time (those it has: --copy-profile
+    gives no busy time) as multiples of the ICRC's."""
     icrc = x.get("icrc_ns_per_mib")
     return dict(x, **{f"{m}_per_icrc": x[f"{m}_ns_per_mib"] / icrc
-                      for m in ("busy", "mr_copy") if icrc})
+                      for m in ("busy", "mr_copy")
+                      if icrc and f"{m}_ns_per_mib" in x})
 
 
 def run_counts(r, m):
@@ -247,13 +249,6 @@ def profile_table(rows):
 
 COPY_METRICS = ["mr_copy_ns_per_mib", "mr_copy_ns_per_call",
                 "icrc_ns_per_mib", "mr_copy_per_icrc", "mr_copy_calls"]
-
-
-def copyprof_normalise(x):
-    """x with the MR copy time per MiB as a multiple of the ICRC's."""
-    icrc = x.get("icrc_ns_per_mib")
-    return dict(x, mr_copy_per_icrc=x["mr_copy_ns_per_mib"] / icrc) \
-        if icrc else x
 
 
 def copy_table(rows):
@@ -323,11 +318,8 @@ def bench_aggregate(samples):
             key = (w, smp["kind"], smp["bytes"])
         elif w == "bw":
             key = (w, smp["tool"], smp["bytes"])
-        elif w == "profile":
+        elif w in ("profile", "copyprof"):
             smp = profile_normalise(smp)
-            key = (w, smp["tool"], smp["bytes"])
-        elif w == "copyprof":
-            smp = copyprof_normalise(smp)
             key = (w, smp["tool"], smp["bytes"])
         else:
             key = ("memcpy", "", smp["bytes"])
