@@ -48,9 +48,14 @@ def boot(image, script, out, mem="4G", smp=2, timeout=900, extra_append="",
     # (KASAN's shadow range follows X86_FEATURE_LA57); seen once in about
     # 50 boots, at 0.003 s, in handle_edge_irq().  Nothing tested here
     # depends on the paging depth.
+    # tsc=reliable: TCG's TSC follows the host clock, but under load the
+    # clocksource watchdog saw it skew against the emulated HPET and
+    # switched to the HPET (at 99 s and at 138 s of two guests); every
+    # gettimeofday() then traps, and perftest's clock sampling failed in
+    # almost every run after that (r^2 < 0.9, "Can't produce a report").
     append = ("console=ttyS0,115200 root=rootfs rootfstype=9p "
               "rootflags=trans=virtio,version=9p2000.L,msize=524288,cache=loose ro "
-              f"init={init} panic=-1 no5lvl "
+              f"init={init} panic=-1 no5lvl tsc=reliable "
               "loglevel=7 "
               f"phyrlab_script={script} phyrlab_out={out} "
               f"phyrlab_userspace={os.path.join(CACHE, 'userspace.env')} "
