@@ -248,7 +248,33 @@ def profile_table(rows):
 
 
 COPY_METRICS = ["mr_copy_ns_per_mib", "mr_copy_ns_per_call",
-                "icrc_ns_per_mib", "mr_copy_per_icrc", "mr_copy_calls"]
+                "icrc_ns_per_mib", "mr_copy_per_icrc", "mr_copy_calls",
+                "bw_icrc"]
+
+
+def copyprof_with_bw(samples):
+    """--copy-profile: each copy profile sample gets the MB/s of its own
+    perftest run (the round prints the profile line just before the bw
+    line of the same run: paired in order, per boot and cell), and
+    bw_icrc, that MB/s times the run's ICRC ms per MiB: the bandwidth in
+    units of the speed the host gave that very run."""
+    bws = {}
+    for x in samples:
+        if x["what"] == "bw":
+            bws.setdefault((x["tree"], x.get("round"), x["tool"],
+                            x["bytes"]), []).append(x)
+    seen, out = {}, []
+    for x in samples:
+        if x["what"] == "copyprof":
+            k = (x["tree"], x.get("round"), x["tool"], x["bytes"])
+            i = seen[k] = seen.get(k, -1) + 1
+            runs = bws.get(k, [])
+            if i < len(runs) and x.get("icrc_ns_per_mib"):
+                x = dict(x, bw_icrc=runs[i]["mb_s"] *
+                         x["icrc_ns_per_mib"] / 1e6)
+            x = profile_normalise(x)
+        out.append(x)
+    return out
 
 
 def copy_table(rows):
@@ -285,15 +311,23 @@ def copy_table(rows):
 def boot_medians(samples):
     """perftest cells run several times in a boot (--bw-repeat): one
     sample per cell and boot, the median of its runs, with how many runs
-    it rests on. Other samples (and runs from before runs were numbered)
-    pass as they are."""
-    cells, out = {}, []
+    it rests on; the same for their copy profiles, metric by metric, after
+    each run's own divisions (copyprof_with_bw()). Other samples (and runs
+    from before runs were numbered, or without a boot) pass as they are."""
+    cells, profs, out = {}, {}, []
     for x in samples:
         if x["what"] == "bw" and "rep" in x:
             cells.setdefault((x["tree"], x.get("round"), x["tool"],
                               x["bytes"]), []).append(x)
+        elif x["what"] == "copyprof" and x.get("round") is not None:
+            profs.setdefault((x["tree"], x.get("round"), x["tool"],
+                              x["bytes"]), []).append(x)
         else:
             out.append(x)
+    for xs in profs.values():
+        out.append(dict(xs[0], **{
+            k: stats([x[k] for x in xs])["median"] for k in COPY_METRICS
+            if all(k in x for x in xs)}))
     for xs in cells.values():
         m = dict(xs[0], runs=len(xs))
         for k in ("mb_s", "cpu_ns_per_mib"):
@@ -309,7 +343,7 @@ def boot_medians(samples):
 def bench_aggregate(samples):
     """samples: dicts with tree added. Returns rows keyed for the report."""
     groups = {}
-    for smp in boot_medians(samples):
+    for smp in boot_medians(copyprof_with_bw(samples)):
         w = smp["what"]
         if w in ("reg-failed", "reg-skipped", "bw-failed", "report",
                  "host"):
@@ -319,7 +353,9 @@ def bench_aggregate(samples):
         elif w == "bw":
             key = (w, smp["tool"], smp["bytes"])
         elif w in ("profile", "copyprof"):
-            smp = profile_normalise(smp)
+            # a copy profile is divided run by run in copyprof_with_bw()
+            if w == "profile":
+                smp = profile_normalise(smp)
             key = (w, smp["tool"], smp["bytes"])
         else:
             key = ("memcpy", "", smp["bytes"])
@@ -525,6 +561,26 @@ def bw_best_table(rows):
     return L if len(L) > 2 else []
 
 
+def bw_icrc_table(rows):
+    """--copy-profile: perftest's MB/s times the same run's ICRC ms per
+    MiB, so that a run the host slowed down counts as fast as it was for
+    its own speed."""
+    L = ["| tool | message | stock | ours | ratio | spread stock | "
+         "spread ours |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["what"] != "copyprof" or not r["stock"].get("bw_icrc") or \
+                not r["ours"].get("bw_icrc"):
+            continue
+        c = [f"{r[t]['bw_icrc']['median']:,.0f} "
+             f"[{r[t]['bw_icrc']['min']:,.0f}, "
+             f"{r[t]['bw_icrc']['max']:,.0f}]" for t in ("stock", "ours")]
+        c.append(f"{r['ratio']['bw_icrc']:.3f}")
+        c += [f"{spread(r[t]['bw_icrc']):.1%}" for t in ("stock", "ours")]
+        L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | " +
+                 " | ".join(c) + " |")
+    return L if len(L) > 2 else []
+
+
 def provenance_lines(prov):
     """The report's first lines: what was measured, when, where, how."""
     if not prov:
@@ -668,6 +724,17 @@ def bench_report(rows, rounds, out, samples=(), prov=None):
               "run's MR copy time by its ICRC time first, which cancels a "
               "boot's speed. Median [min, max] over the boots.",
               ""] + cp
+    bi = bw_icrc_table(rows)
+    if bi:
+        L += ["", "### Bandwidth for the run's own speed", "",
+              "The host runs the guests in slow and fast phases: the "
+              "ICRC, the same code in both kernels, takes up to twice as "
+              "long a MiB in some runs as in others (the ICRC columns "
+              "above), and perftest's MB/s follows. Here each "
+              "run's MB/s is multiplied by the same run's ICRC ms per MiB "
+              "(MB/s x ms/MiB): the bandwidth in units of that run's speed. "
+              "Median [min, max] over the boots; spread = (max - min) / "
+              "median.", ""] + bi
     mbs = memcpy_ceiling(rows)
     if "ours" in mbs:
         L += ["", "In-guest memcpy of 64 MiB, the ceiling for rxe's "

@@ -286,6 +286,39 @@ class Verdicts(unittest.TestCase):
                          "1,172] | - | 1,000 [1,000, 1,000] | - | - | "
                          "- / 1,000 (1,000) |")
 
+    def test_bw_for_the_runs_own_speed(self):
+        """--copy-profile: each profile sample is paired, in order, with
+        the bw run that follows it in the same boot and cell; MB/s times
+        that run's ICRC ms per MiB, each boot's median of its runs, then
+        medians over the boots."""
+        smp = []
+        for rnd, (sm, si, om, oi) in enumerate(((40, 12e6, 60, 8e6),
+                                                (60, 8e6, 45, 10e6),
+                                                (50, 9e6, 70, 7e6)), 1):
+            for tree, mb, icrc in (("stock", sm, si), ("ours", om, oi)):
+                # the third run of each boot is 10% off: the boot's
+                # median leaves it out
+                for rep, k, f in ((1, 1.0, 1.0), (2, 0.5, 1.0),
+                                  (3, 1.0, 1.1)):
+                    smp.append({"what": "copyprof", "tree": tree,
+                                "round": rnd, "tool": "ib_write_bw",
+                                "bytes": 65536, "mr_copy_ns_per_mib": 1e6,
+                                "mr_copy_calls": 64,
+                                "mr_copy_ns_per_call": 1e6 / 64,
+                                "icrc_ns_per_mib": icrc / k,
+                                "icrc_calls": 64})
+                    smp.append({"what": "bw", "tree": tree, "round": rnd,
+                                "tool": "ib_write_bw", "bytes": 65536,
+                                "rep": rep, "mb_s": mb * k * f})
+        rows = self.lab.bench_aggregate(smp)
+        L = self.lab.bw_icrc_table(rows)
+        # boots: stock 480, 480, 450; ours 480, 450, 490
+        self.assertEqual(L[2], "| ib_write_bw | 64 KiB | 480 [450, 480] | "
+                         "480 [450, 490] | 1.000 | 6.2% | 8.3% |")
+        # a profile without its bw run (stock's dma-buf cell) has none
+        one = [dict(smp[0], round=9)]
+        self.assertNotIn("bw_icrc", self.lab.copyprof_with_bw(one)[0])
+
     @unittest.skipUnless(shutil.which("gnuplot"), "no gnuplot")
     def test_plots_legible(self):
         """Names print as written, each kind its own colour, every size
