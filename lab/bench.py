@@ -542,43 +542,35 @@ def bw_table(rows):
     return L if len(L) > 2 else []
 
 
-def bw_best_table(rows):
-    """Cells run several times a boot: each boot's fastest run, as the
-    host's interference only ever slows a run down."""
+def spread_table(rows, what, metric, fmt):
+    """One metric per cell: median [min, max] over the boots (fmt: how a
+    value prints), the ratio and each kernel's spread."""
     L = ["| tool | message | stock | ours | ratio | spread stock | "
          "spread ours |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        if r["what"] != "bw" or not r["stock"].get("mb_s_best") or \
-                not r["ours"].get("mb_s_best"):
+        if r["what"] != what or not r["stock"].get(metric) or \
+                not r["ours"].get(metric):
             continue
-        c = [f"{r[t]['mb_s_best']['median']:.2f} "
-             f"[{r[t]['mb_s_best']['min']:.2f}, "
-             f"{r[t]['mb_s_best']['max']:.2f}]" for t in ("stock", "ours")]
-        c.append(f"{r['ratio']['mb_s_best']:.3f}")
-        c += [f"{spread(r[t]['mb_s_best']):.1%}" for t in ("stock", "ours")]
+        c = [f"{r[t][metric]['median']:{fmt}} [{r[t][metric]['min']:{fmt}}, "
+             f"{r[t][metric]['max']:{fmt}}]" for t in ("stock", "ours")]
+        c.append(f"{r['ratio'][metric]:.3f}")
+        c += [f"{spread(r[t][metric]):.1%}" for t in ("stock", "ours")]
         L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | " +
                  " | ".join(c) + " |")
     return L if len(L) > 2 else []
+
+
+def bw_best_table(rows):
+    """Cells run several times a boot: each boot's fastest run, as the
+    host's interference only ever slows a run down."""
+    return spread_table(rows, "bw", "mb_s_best", ".2f")
 
 
 def bw_icrc_table(rows):
     """--copy-profile: perftest's MB/s times the same run's ICRC ms per
     MiB, so that a run the host slowed down counts as fast as it was for
     its own speed."""
-    L = ["| tool | message | stock | ours | ratio | spread stock | "
-         "spread ours |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        if r["what"] != "copyprof" or not r["stock"].get("bw_icrc") or \
-                not r["ours"].get("bw_icrc"):
-            continue
-        c = [f"{r[t]['bw_icrc']['median']:,.0f} "
-             f"[{r[t]['bw_icrc']['min']:,.0f}, "
-             f"{r[t]['bw_icrc']['max']:,.0f}]" for t in ("stock", "ours")]
-        c.append(f"{r['ratio']['bw_icrc']:.3f}")
-        c += [f"{spread(r[t]['bw_icrc']):.1%}" for t in ("stock", "ours")]
-        L.append(f"| {r['name']} | {fmt_bytes(r['bytes'])} | " +
-                 " | ".join(c) + " |")
-    return L if len(L) > 2 else []
+    return spread_table(rows, "copyprof", "bw_icrc", ",.0f")
 
 
 def provenance_lines(prov):
