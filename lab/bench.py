@@ -578,6 +578,15 @@ def provenance_lines(prov):
     if not prov:
         return ["(no provenance recorded: a run from before it was kept)",
                 ""]
+    if prov.get("pooled"):
+        return [f"- series: {prov['series_sha256']}, the kernels of every "
+                "run pooled here",
+                f"- pooled on {prov['date']} by `{prov['command']}` from:"
+                ] + [f"  - `{r['folder']}`: project commit "
+                     f"{(r['commit'] or 'unknown')[:12]}, {r['date']}, "
+                     f"{r['host']}, {r['cpu']}, {r['cpus']} CPUs, "
+                     f"{r['rounds']} rounds, `{r['command']}`"
+                     for r in prov["pooled"]] + [""]
     dirty = ", with uncommitted changes" if prov["uncommitted_changes"] \
         else ""
     return [f"- series: {prov['series_sha256']} (project commit "
@@ -994,6 +1003,47 @@ def bench_provenance(argv):
                 command=" ".join(shlex.quote(a) for a in argv))
 
 
+def bench_pool(dirs):
+    """Several runs of the same kernels as one: each run's rounds numbered
+    after the runs before it, so that every boot stays a boot of its own
+    and a cell's median is over all of them. Runs of different series
+    (other kernels), or profiled and unprofiled kernels together, are
+    refused. Returns (series, rounds, samples, what each run was)."""
+    runs = []
+    for d in dirs:
+        try:
+            with open(os.path.join(d, "results.json")) as f:
+                runs.append((os.path.basename(os.path.normpath(d)),
+                             json.load(f)))
+        except (OSError, ValueError) as e:
+            raise LabError(f"--pool {d}: no results to read ({e})")
+    if len(runs) < 2:
+        raise LabError("--pool needs at least two results folders")
+    provs = [r.get("provenance") or {} for _, r in runs]
+    if len({p.get("series_sha256") for p in provs}) != 1 or \
+            not provs[0].get("series_sha256"):
+        raise LabError("--pool: these runs are of different kernel series "
+                       "(or record none): " + ", ".join(
+                           f"{name} {p.get('series_sha256')}"
+                           for (name, _), p in zip(runs, provs)))
+    if len({"--copy-profile" in p.get("command", "").split()
+            for p in provs}) != 1:
+        raise LabError("--pool: profiled (--copy-profile) and unprofiled "
+                       "kernels are not the same kernels")
+    rounds, samples, sources = 0, [], []
+    for (name, r), p in zip(runs, provs):
+        for x in r["samples"]:
+            y = dict(x)
+            if y.get("round") is not None:
+                y["round"] += rounds
+            samples.append(y)
+        rounds += r["rounds"]
+        sources.append({k: p.get(k) for k in ("commit", "date", "host",
+                                              "cpu", "cpus", "command")}
+                       | {"folder": name, "rounds": r["rounds"]})
+    return provs[0]["series_sha256"], rounds, samples, sources
+
+
 def bench_out_dir(path):
     """A results folder is never overwritten: refuse one that has files."""
     if os.path.isdir(path) and os.listdir(path):
@@ -1009,6 +1059,21 @@ def cmd_bench(args):
             res = json.load(f)
         bench_write(args.report, res["rounds"], res["samples"],
                     res.get("provenance"))
+        return 0
+    if args.pool:
+        if not args.out:
+            raise LabError("--pool writes a new results folder: give --out")
+        series, rounds, samples, sources = bench_pool(args.pool)
+        out = bench_out_dir(os.path.realpath(args.out))
+        os.makedirs(out, exist_ok=True)
+        provenance = dict(bench_provenance(sys.argv), pooled=sources,
+                          series_sha256=series)
+        rows = bench_write(out, rounds, samples, provenance)
+        with open(os.path.join(out, "results.json"), "w") as f:
+            json.dump({"provenance": provenance, "rounds": rounds,
+                       "samples": samples, "rows": rows}, f, indent=1)
+        log(f"{rounds} rounds pooled: report, results.json and plots in "
+            f"{out}")
         return 0
     ensure_host_packages()
     if args.profile and args.copy_profile:

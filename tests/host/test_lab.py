@@ -6,6 +6,7 @@ Run by './phyrlab test' (python3 -m unittest discover tests/host)."""
 import functools
 import importlib.machinery
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -367,6 +368,61 @@ class Verdicts(unittest.TestCase):
                 self.lab.bench_out_dir(out)
         finally:
             shutil.rmtree(out)
+
+    def test_bench_pool(self):
+        """Runs of the same kernels pool into one: rounds renumbered so
+        that every boot stays its own, medians over all boots; other
+        kernels, or too few runs, refused."""
+        tmp = tempfile.mkdtemp()
+
+        def run(name, rounds, vals, series="0123456789abcdef",
+                command="phyrlab bench --no-bw"):
+            d = os.path.join(tmp, name)
+            os.makedirs(d)
+            smp = [{"what": "reg-loop", "tree": tree,
+                    "kind": "anon-fragmented", "bytes": 1 << 20, "n": 16, "reg_ns": 1e3,
+                    "dereg_ns": v, "round": rnd + 1}
+                   for rnd in range(rounds)
+                   for tree, v in (("stock", vals[0][rnd]),
+                                   ("ours", vals[1][rnd]))]
+            prov = {"series_sha256": series, "commit": "c" * 40,
+                    "date": "2026-12-02 00:00:00 +0000", "host": "h",
+                    "cpu": "cpu", "cpus": 2, "command": command}
+            with open(os.path.join(d, "results.json"), "w") as f:
+                json.dump({"provenance": prov, "rounds": rounds,
+                           "samples": smp}, f)
+            return d
+
+        try:
+            a = run("a", 2, ([100, 110], [90, 130]))
+            b = run("b", 1, ([120], [80]))
+            series, rounds, smp, src = self.lab.bench_pool([a, b])
+            self.assertEqual((series, rounds), ("0123456789abcdef", 3))
+            self.assertEqual(sorted({x["round"] for x in smp}), [1, 2, 3])
+            self.assertEqual([s["folder"] for s in src], ["a", "b"])
+            rows = self.lab.bench_aggregate(smp)
+            loop = [r for r in rows if r["what"] == "reg-loop"][0]
+            self.assertEqual(loop["stock"]["dereg_ns"]["n"], 3)
+            self.assertEqual(loop["stock"]["dereg_ns"]["median"], 110)
+            self.assertEqual(loop["ours"]["dereg_ns"]["median"], 90)
+            prov = dict(src[0], series_sha256=series, pooled=src,
+                        command="phyrlab bench --pool a b --out c")
+            L = self.lab.provenance_lines(prov)
+            self.assertIn("0123456789abcdef", L[0])
+            self.assertEqual(len(L), 5)
+            c = run("c", 1, ([1], [1]), series="fedcba9876543210")
+            with self.assertRaises(self.lab.LabError):
+                self.lab.bench_pool([a, c])
+            d = run("d", 1, ([1], [1]),
+                    command="phyrlab bench --copy-profile")
+            with self.assertRaises(self.lab.LabError):
+                self.lab.bench_pool([a, d])
+            with self.assertRaises(self.lab.LabError):
+                self.lab.bench_pool([a])
+            with self.assertRaises(self.lab.LabError):
+                self.lab.bench_pool([a, os.path.join(tmp, "none")])
+        finally:
+            shutil.rmtree(tmp)
 
     def test_ktap(self):
         ksrc = self.lab.kernel_source_if_present()
