@@ -996,6 +996,15 @@ def bench_write(out, rounds, samples, prov=None):
     return rows
 
 
+def bench_save(out, rounds, samples, prov):
+    """A new results folder: report, plots and headline (bench_write()),
+    and results.json with everything they came from."""
+    rows = bench_write(out, rounds, samples, prov)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"provenance": prov, "rounds": rounds,
+                   "samples": samples, "rows": rows}, f, indent=1)
+
+
 def bench_provenance(argv):
     """What every results folder records beside its samples: the series,
     the date, the host it ran on (run_identity()) and the exact command."""
@@ -1068,10 +1077,7 @@ def cmd_bench(args):
         os.makedirs(out, exist_ok=True)
         provenance = dict(bench_provenance(sys.argv), pooled=sources,
                           series_sha256=series)
-        rows = bench_write(out, rounds, samples, provenance)
-        with open(os.path.join(out, "results.json"), "w") as f:
-            json.dump({"provenance": provenance, "rounds": rounds,
-                       "samples": samples, "rows": rows}, f, indent=1)
+        bench_save(out, rounds, samples, provenance)
         log(f"{rounds} rounds pooled: report, results.json and plots in "
             f"{out}")
         return 0
@@ -1094,10 +1100,7 @@ def cmd_bench(args):
                      profile_hz=args.profile_hz, bw_nice=args.bw_nice,
                      copy_profile=args.copy_profile,
                      bw_repeat=args.bw_repeat)
-    rows = bench_write(out, args.rounds, samples, provenance)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"provenance": provenance, "rounds": args.rounds,
-                   "samples": samples, "rows": rows}, f, indent=1)
+    bench_save(out, args.rounds, samples, provenance)
     log(f"report, results.json and plots in {out} "
         f"({time.time() - t0:.0f} s)")
     return 0
