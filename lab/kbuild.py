@@ -193,12 +193,22 @@ def build_kernel(tree="ours", variant="debug", targets=None, patches=None):
     os.makedirs(out, exist_ok=True)
     frag = fragment(variant, tree)
     fpath = os.path.join(out, "phyrlab.fragment")
+    # what the .config was made from: the whole series, or a prefix of it
+    # for the per-commit check; absent while it is being made, so that a
+    # run stopped there (or in a prefix) leaves no config for the series
+    mpath = os.path.join(out, "phyrlab.config-for")
+    made_for = "series" if patches is None else "prefix"
     env = build_env()
-    if write_if_changed(fpath, frag) or patches is not None or \
-            not os.path.exists(os.path.join(out, ".config")):
+    fresh = write_if_changed(fpath, frag)
+    if fresh or patches is not None or \
+            not os.path.exists(os.path.join(out, ".config")) or \
+            not os.path.exists(mpath) or read(mpath) != made_for:
+        if os.path.exists(mpath):
+            os.unlink(mpath)
         base = "allmodconfig" if variant == "ibcheck" else "allnoconfig"
         run(["make", "-C", src, f"O={out}", f"KCONFIG_ALLCONFIG={fpath}",
              base], env=env, quiet=True)
+        write_if_changed(mpath, made_for)
     if patches is None:
         # a prefix of the series lacks options that later patches add
         verify_config(frag, os.path.join(out, ".config"))

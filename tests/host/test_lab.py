@@ -635,5 +635,51 @@ class Sources(unittest.TestCase):
             mod.run, mod.fetch_url, mod.log = saved
 
 
+class KernelConfig(unittest.TestCase):
+    """The build directory's .config follows what it is built for."""
+
+    def test_series_after_prefix_reconfigures(self):
+        lab = load_phyrlab()
+        mod = sys.modules[lab.build_kernel.__module__]
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp)
+        made = []
+
+        def fake_run(cmd, **kw):
+            if cmd[-1] == "allnoconfig":
+                made.append(cmd)
+                lab.write_if_changed(os.path.join(tmp, ".config"), "x\n")
+
+        saved = (mod.run, mod.prepare_tree, mod.build_dir, mod.fragment,
+                 mod.verify_config, mod.has_modules, mod.log)
+        mod.run, mod.log = fake_run, print_nothing
+        mod.prepare_tree = lambda tree, patches=None: tmp
+        mod.build_dir = lambda tree, variant: tmp
+        mod.fragment = lambda variant, tree="ours": "CONFIG_X=y\n"
+        mod.verify_config = lambda frag, path: None
+        mod.has_modules = lambda tree, variant: False
+        try:
+            mod.build_kernel("ours", "debug")
+            self.assertEqual(len(made), 1)
+            mod.build_kernel("ours", "debug")
+            self.assertEqual(len(made), 1)     # nothing changed
+            # the per-commit check configures for a prefix of the series
+            mod.build_kernel("ours", "debug", targets=["lib/"],
+                             patches=["p1"])
+            self.assertEqual(len(made), 2)
+            # the whole series must not build on the prefix's .config
+            mod.build_kernel("ours", "debug")
+            self.assertEqual(len(made), 3)
+            mod.build_kernel("ours", "debug")
+            self.assertEqual(len(made), 3)
+            # a run stopped while configuring leaves no record: again
+            os.unlink(os.path.join(tmp, "phyrlab.config-for"))
+            mod.build_kernel("ours", "debug")
+            self.assertEqual(len(made), 4)
+        finally:
+            (mod.run, mod.prepare_tree, mod.build_dir, mod.fragment,
+             mod.verify_config, mod.has_modules, mod.log) = saved
+
+
 if __name__ == "__main__":
     unittest.main()
