@@ -81,14 +81,19 @@ def host_checks():
 
 
 CHECKPATCH_OPTS = ["--strict", "-q", "--show-types"]
-# Directories every commit is compiled in, allmodconfig with -Werror:
-# those the series touches (lib/ by its objects: the whole of lib/ under
-# allmodconfig is mostly tests that the series cannot break).
+# Directories the series is compiled in, allmodconfig with -Werror: those
+# the series touches (lib/ by its objects: the whole of lib/ under
+# allmodconfig is mostly tests that the series cannot break).  Each commit
+# compiles the part of them it touches (kseries.commit_build_targets());
+# the last one, and each that changes a header, all of them.
 SERIES_DIRS = ["drivers/dma-buf/", "drivers/vfio/pci/", "drivers/infiniband/"]
-# Directories the debug config compiles per commit (no link: the last
-# commit's build is the test kernel, linked and booted).
+# The same for the debug config (no link: the last commit's build is the
+# test kernel, linked and booted).
 SERIES_DEBUG_DIRS = ["lib/", "drivers/base/", "drivers/dma-buf/",
                      "drivers/infiniband/"]
+# Still 1 since each commit compiles only what it touches: a verdict made
+# when every commit compiled all of the directories is one of a stronger
+# check, and holds.
 VERDICT_VERSION = "1"
 
 
@@ -132,10 +137,12 @@ def lib_objects(patches):
 
 
 def series_check():
-    """Each commit of the series: checkpatch --strict, the debug config's
-    objects of the series' directories, and an allmodconfig -Werror build
-    of them.  Verdicts are cached by the content of the series up to that
-    commit, the config fragments and the compiler."""
+    """Each commit of the series: checkpatch --strict, and what it touches
+    of the series' directories compiled with the debug config and with
+    allmodconfig -Werror (the last commit all of them; a config with none
+    of the commit's files has no verdict).  Verdicts are cached by the
+    content of the series up to that commit, the config fragments and the
+    compiler."""
     ksrc = kernel_source()
     patches = series()
     datas = [read(p, "rb") for p in patches]
@@ -160,9 +167,18 @@ def series_check():
             v["checkpatch"] = "FAILURE" if msg else "SUCCESS"
             if msg:
                 print(f"--- checkpatch {kernel_rel(p)}:\n{msg}")
-            for variant, dirs in (("debug", SERIES_DEBUG_DIRS),
-                                  ("ibcheck", SERIES_DIRS +
-                                   lib_objects(patches[:k + 1]))):
+            text = datas[k].decode("utf-8", "replace")
+            last = k == len(patches) - 1
+            for variant, dirs in (
+                    ("debug", kseries.commit_build_targets(
+                        text, SERIES_DEBUG_DIRS, last)),
+                    ("ibcheck", kseries.commit_build_targets(
+                        text, SERIES_DIRS, last) +
+                     lib_objects(patches[:k + 1]))):
+                if not dirs:
+                    # nothing of this commit is in the config's directories
+                    v[variant] = "NONE"
+                    continue
                 try:
                     build_kernel("ours", variant, targets=dirs,
                                  patches=patches[:k + 1])
@@ -171,11 +187,11 @@ def series_check():
                     print(f"--- build of {kernel_rel(p)} ({variant}):\n{e}")
                     v[variant] = "FAILURE"
             built = True
-            if all(x == "SUCCESS" for x in v.values()):
+            if all(x in ("SUCCESS", "NONE") for x in v.values()):
                 write_if_changed(vfile, json.dumps(v))
-        results += [(f"series.{name}.checkpatch", v["checkpatch"]),
-                    (f"series.{name}.build-debug", v["debug"]),
-                    (f"series.{name}.build-allmodconfig", v["ibcheck"])]
+        results += [(f"series.{name}.{check}", v[key]) for check, key in
+                    (("checkpatch", "checkpatch"), ("build-debug", "debug"),
+                     ("build-allmodconfig", "ibcheck")) if v[key] != "NONE"]
     if built:
         prepare_tree("ours")   # back to the whole series
     return results

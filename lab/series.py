@@ -64,6 +64,36 @@ def patch_files(text):
     return paths
 
 
+def added_files(text):
+    """Files a git patch creates."""
+    return [m[1] for m in re.finditer(
+        r"^diff --git a/\S+ b/(\S+)\nnew file mode ", text, re.M)]
+
+
+def commit_build_targets(text, scope, whole=False):
+    """What the per-commit check compiles of one commit (its git patch),
+    in a config whose directories are scope: the directory of each file the
+    commit adds or changes there, everything under it included (a C file,
+    a Makefile, a Kconfig).  All of scope when the commit changes a header
+    that existed before it, since its includers may be anywhere (a header
+    the commit adds can only be included by files the commit changes too),
+    and when whole: the series' last commit, built whole once.  Files
+    outside scope compile nothing here.  The list is sorted; a directory
+    under another one in it is left out."""
+    if whole:
+        return list(scope)
+    added = set(added_files(text))
+    dirs = set()
+    for f in patch_files(text):
+        if f.endswith(".h") and f not in added:
+            return list(scope)
+        if f.endswith(".h") or not any(f.startswith(d) for d in scope):
+            continue
+        dirs.add(os.path.dirname(f) + "/")
+    return sorted(d for d in dirs
+                  if not any(d != e and d.startswith(e) for e in dirs))
+
+
 def changed_lines(text):
     """Lines added plus removed, per file, of a git patch."""
     counts = {}

@@ -133,6 +133,49 @@ class SeriesLayout(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    def test_commit_build_targets(self):
+        scope = ["drivers/dma-buf/", "drivers/infiniband/"]
+        only_c = PATCH.split("diff --git a/include")[0]
+        # a C file: its own directory, not the rest of the scope
+        self.assertEqual(series.commit_build_targets(only_c, scope),
+                         ["drivers/infiniband/sw/rxe/"])
+        # a header that was there before: everything
+        self.assertEqual(series.commit_build_targets(PATCH, scope), scope)
+        # the last commit: everything
+        self.assertEqual(series.commit_build_targets(only_c, scope, True),
+                         scope)
+        # outside the scope: nothing
+        self.assertEqual(series.commit_build_targets(
+            only_c, ["drivers/vfio/pci/"]), [])
+        # a header the commit adds, and a Makefile above the C file: the
+        # Makefile's directory, which holds the other
+        new = ("diff --git a/drivers/infiniband/sw/rxe/rxe_new.h "
+               "b/drivers/infiniband/sw/rxe/rxe_new.h\n"
+               "new file mode 100644\nindex 0000000..1111111\n"
+               "--- /dev/null\n+++ b/drivers/infiniband/sw/rxe/rxe_new.h\n"
+               "@@ -0,0 +1 @@\n+x\n"
+               "diff --git a/drivers/infiniband/sw/Makefile "
+               "b/drivers/infiniband/sw/Makefile\n"
+               "index 1111111..2222222 100644\n"
+               "--- a/drivers/infiniband/sw/Makefile\n"
+               "+++ b/drivers/infiniband/sw/Makefile\n@@ -1 +1,2 @@\n x\n+y\n")
+        self.assertEqual(series.added_files(new),
+                         ["drivers/infiniband/sw/rxe/rxe_new.h"])
+        self.assertEqual(series.commit_build_targets(only_c + new, scope),
+                         ["drivers/infiniband/sw/"])
+
+    def test_repository_series_commits_build_what_they_touch(self):
+        """The first commit, an rxe fix, compiles rxe alone; the last
+        compiles every directory."""
+        paths = series.series_paths(os.path.join(ROOT, "kernel"))
+        scope = ["drivers/dma-buf/", "drivers/infiniband/"]
+        with open(paths[0], errors="replace") as fh:
+            self.assertEqual(series.commit_build_targets(fh.read(), scope),
+                             ["drivers/infiniband/sw/rxe/"])
+        with open(paths[-1], errors="replace") as fh:
+            self.assertEqual(series.commit_build_targets(
+                fh.read(), scope, whole=True), scope)
+
     def test_repository_series_has_no_strays(self):
         kdir = os.path.join(ROOT, "kernel")
         self.assertEqual(series.stray_files(kdir), [])
