@@ -83,17 +83,22 @@ def host_checks():
 CHECKPATCH_OPTS = ["--strict", "-q", "--show-types"]
 # Directories the series is compiled in, allmodconfig with -Werror: those
 # the series touches (lib/ by its objects: the whole of lib/ under
-# allmodconfig is mostly tests that the series cannot break).  Each commit
-# compiles the part of them it touches (kseries.commit_build_targets());
-# the last one, and each that changes a header, all of them.
+# allmodconfig is mostly tests that the series cannot break).  The test
+# command compiles all of them once, at the last commit; `phyrlab series
+# --full` (and `phyrlab extended`) also compiles, at each commit, the part
+# of them the commit touches (kseries.commit_build_targets()).
 SERIES_DIRS = ["drivers/dma-buf/", "drivers/vfio/pci/", "drivers/infiniband/"]
-# The same for the debug config (no link: the last commit's build is the
-# test kernel, linked and booted).
+# The same for the debug config, at every commit in the test command: the
+# part of them each commit touches, all of them at the last commit and at
+# each commit that changes a header (no link: the last commit's build is
+# the test kernel, linked and booted).
 SERIES_DEBUG_DIRS = ["lib/", "drivers/base/", "drivers/dma-buf/",
-                     "drivers/infiniband/"]
+                     "drivers/vfio/pci/", "drivers/infiniband/"]
 # Still 1 since each commit compiles only what it touches: a verdict made
 # when every commit compiled all of the directories is one of a stronger
-# check, and holds.
+# check, and holds.  A verdict holds the checks made so far: the test
+# command's leaves out the allmodconfig build of all but the last commit,
+# which the full check adds to it.
 VERDICT_VERSION = "1"
 
 
@@ -136,13 +141,15 @@ def lib_objects(patches):
     return sorted(objs)
 
 
-def series_check():
+def series_check(full=False):
     """Each commit of the series: checkpatch --strict, and what it touches
-    of the series' directories compiled with the debug config and with
-    allmodconfig -Werror (the last commit all of them; a config with none
-    of the commit's files has no verdict).  Verdicts are cached by the
-    content of the series up to that commit, the config fragments and the
-    compiler."""
+    of the series' directories compiled with the debug config (the last
+    commit all of them); all of them compiled with allmodconfig -Werror at
+    the last commit, and with full, what each commit touches of them at
+    every commit.  A config with none of the commit's files has no verdict.
+    Verdicts are cached by the content of the series up to that commit,
+    the config fragments and the compiler; a cached verdict that lacks a
+    check gets it added."""
     ksrc = kernel_source()
     patches = series()
     datas = [read(p, "rb") for p in patches]
@@ -159,39 +166,42 @@ def series_check():
                    kseries.subject(datas[k].decode("utf-8", "replace")))[:48]
         key = kseries.series_key(datas[:k + 1], *extra)
         vfile = os.path.join(vdir, key + ".json")
-        if os.path.exists(vfile):
-            v = json.loads(read(vfile))
-        else:
-            v = {}
+        v = json.loads(read(vfile)) if os.path.exists(vfile) else {}
+        text = datas[k].decode("utf-8", "replace")
+        last = k == len(patches) - 1
+        wanted = ["checkpatch", "debug"] + \
+            (["ibcheck"] if full or last else [])
+        if "checkpatch" in wanted and "checkpatch" not in v:
             msg = checkpatch_one(ksrc, p)
             v["checkpatch"] = "FAILURE" if msg else "SUCCESS"
             if msg:
                 print(f"--- checkpatch {kernel_rel(p)}:\n{msg}")
-            text = datas[k].decode("utf-8", "replace")
-            last = k == len(patches) - 1
-            for variant, dirs in (
-                    ("debug", kseries.commit_build_targets(
-                        text, SERIES_DEBUG_DIRS, last)),
-                    ("ibcheck", kseries.commit_build_targets(
-                        text, SERIES_DIRS, last) +
-                     lib_objects(patches[:k + 1]))):
-                if not dirs:
-                    # nothing of this commit is in the config's directories
-                    v[variant] = "NONE"
-                    continue
-                try:
-                    build_kernel("ours", variant, targets=dirs,
-                                 patches=patches[:k + 1])
-                    v[variant] = "SUCCESS"
-                except LabError as e:
-                    print(f"--- build of {kernel_rel(p)} ({variant}):\n{e}")
-                    v[variant] = "FAILURE"
+        for variant, dirs in (
+                ("debug", kseries.commit_build_targets(
+                    text, SERIES_DEBUG_DIRS, last)),
+                ("ibcheck", kseries.commit_build_targets(
+                    text, SERIES_DIRS, last) +
+                 lib_objects(patches[:k + 1]))):
+            if variant not in wanted or variant in v:
+                continue
+            if not dirs:
+                # nothing of this commit is in the config's directories
+                v[variant] = "NONE"
+                continue
+            try:
+                build_kernel("ours", variant, targets=dirs,
+                             patches=patches[:k + 1])
+                v[variant] = "SUCCESS"
+            except LabError as e:
+                print(f"--- build of {kernel_rel(p)} ({variant}):\n{e}")
+                v[variant] = "FAILURE"
             built = True
-            if all(x in ("SUCCESS", "NONE") for x in v.values()):
-                write_if_changed(vfile, json.dumps(v))
+        if all(x in ("SUCCESS", "NONE") for x in v.values()):
+            write_if_changed(vfile, json.dumps(v, sort_keys=True))
         results += [(f"series.{name}.{check}", v[key]) for check, key in
                     (("checkpatch", "checkpatch"), ("build-debug", "debug"),
-                     ("build-allmodconfig", "ibcheck")) if v[key] != "NONE"]
+                     ("build-allmodconfig", "ibcheck"))
+                    if key in wanted and v[key] != "NONE"]
     if built:
         prepare_tree("ours")   # back to the whole series
     return results
@@ -274,9 +284,10 @@ def checkpatch():
 
 
 def cmd_series(args):
-    """The series checks of the test command alone."""
+    """The series checks of the test command alone; with --full, every
+    commit also compiled with allmodconfig."""
     ensure_host_packages()
-    results = series_static_checks() + series_check()
+    results = series_static_checks() + series_check(full=args.full)
     for name, st in results:
         print(f"{'PASS' if st == 'SUCCESS' else 'FAIL':4} {name}")
     failed = sum(1 for _, s in results if s != "SUCCESS")

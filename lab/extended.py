@@ -2,12 +2,15 @@
 """The extended checks (`phyrlab extended`): what does not fit the test
 command's time.
 
+- Every commit of the series compiled with allmodconfig -Werror, on what
+  it touches (the test command does so at the last commit only).
 - A KCSAN kernel (KCSAN and KASAN exclude each other) boots and runs the
   tests that race the rxe look-up fast path and the dma-buf publish
   protocol.  Every KCSAN report naming our code fails the check; reports
   elsewhere in the kernel are listed, not judged.
-- The whole churn (8 threads x 10,000 registrations, no deadline) runs
-  on the debug kernel.
+- The whole chaos run on the debug kernel: 100 rounds of killing the
+  processes of RDMA traffic, then the whole churn (8 threads x 10,000
+  registrations, no deadline); the test command runs a shorter one.
 - rdma-core's whole test suite runs on stock 7.2 and on ours (the bench
   kernels: same source, same config), and the two are compared per test:
   ours must pass every test that stock passes.
@@ -25,6 +28,7 @@ from common import *  # noqa: F401,F403
 from kbuild import *  # noqa: F401,F403
 from userspace import *  # noqa: F401,F403
 from boot import *  # noqa: F401,F403
+from checks import series_check
 
 # Functions of the code the series adds or changes, and of the tests'
 # exporter: a KCSAN report whose race names one of them is ours.
@@ -103,9 +107,13 @@ def cmd_extended(args):
     os.makedirs(outroot, exist_ok=True)
     results = []
     summary = dict(run_identity(), command="./phyrlab extended" +
+                   (" --no-series" if args.no_series else "") +
                    (" --no-kcsan" if args.no_kcsan else "") +
                    (" --no-churn" if args.no_churn else "") +
                    (" --no-suite" if args.no_suite else ""))
+
+    if not args.no_series:
+        results += series_check(full=True)
 
     if not args.no_kcsan:
         image = build_kernel("ours", "kcsan")
@@ -141,7 +149,7 @@ def cmd_extended(args):
         out = os.path.join(outroot, "churn")
         status, console = boot(image, tests_dir("guest", "extended",
                                                 "churn"), out,
-                               timeout=2700, verbose=args.verbose,
+                               timeout=3300, verbose=args.verbose,
                                kmod=kmod, p2p=True)
         bad = splats(console)
         for s in bad:

@@ -184,6 +184,63 @@ class SeriesLayout(unittest.TestCase):
         self.assertTrue(series.series_paths(kdir))
 
 
+class SeriesCheckModes(unittest.TestCase):
+    """The test command compiles every commit with the debug config and
+    only the last one with allmodconfig; --full adds allmodconfig at the
+    other commits to their cached verdicts, and compiles nothing twice."""
+
+    def test_allmodconfig_at_the_last_commit_unless_full(self):
+        from unittest import mock
+        import checks
+        d = tempfile.mkdtemp()
+        try:
+            only_c = PATCH.split("diff --git a/include")[0]
+            paths = []
+            for i in range(3):
+                paths.append(os.path.join(d, f"000{i + 1}-p.patch"))
+                with open(paths[-1], "w") as fh:
+                    fh.write(only_c.replace("a subject",
+                                            f"subject {i}"))
+            builds = []
+
+            def build(tree, variant, targets=None, patches=None):
+                builds.append((variant, len(patches), tuple(targets)))
+
+            gcc = mock.Mock(stdout="gcc 12\n")
+            with mock.patch.multiple(
+                    checks, CACHE=d, series=lambda: paths,
+                    kernel_source=lambda: d, build_kernel=build,
+                    prepare_tree=lambda *a: None, run=lambda *a, **k: gcc,
+                    fragment=lambda *a: "fragment", kernel_rel=str,
+                    checkpatch_one=lambda ksrc, p: ""):
+                rows = dict(checks.series_check())
+                self.assertEqual(
+                    [b[:2] for b in builds],
+                    [("debug", 1), ("debug", 2), ("debug", 3),
+                     ("ibcheck", 3)])
+                self.assertEqual(builds[2][2],
+                                 tuple(checks.SERIES_DEBUG_DIRS))
+                self.assertEqual(builds[0][2],
+                                 ("drivers/infiniband/sw/rxe/",))
+                self.assertEqual(sorted(n.split(".")[-1] for n in rows),
+                                 ["build-allmodconfig"] +
+                                 ["build-debug"] * 3 + ["checkpatch"] * 3)
+                self.assertTrue(all(v == "SUCCESS" for v in rows.values()))
+                builds.clear()
+                self.assertEqual(dict(checks.series_check()), rows)
+                self.assertEqual(builds, [])
+                full = dict(checks.series_check(full=True))
+                self.assertEqual([b[:2] for b in builds],
+                                 [("ibcheck", 1), ("ibcheck", 2)])
+                self.assertEqual(len(full), 9)
+                builds.clear()
+                self.assertEqual(dict(checks.series_check(full=True)), full)
+                self.assertEqual(dict(checks.series_check()), rows)
+                self.assertEqual(builds, [])
+        finally:
+            shutil.rmtree(d)
+
+
 class Verdicts(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -418,12 +418,34 @@ static int check_local(struct ibv_mr *mr, struct dbuf *b, size_t off,
 	return 0;
 }
 
+/* Bytes of each window checked in an MR that is not checked whole */
+#define SAMPLE_LEN (256 * KiB)
+
 /*
- * Register [off, off + len) of @b at @iova, check it every way, dereg.
- * Registration must not pin anything (the exporter holds the memory) and
- * must leave exactly one CPU attachment while registered.
+ * check_window() over all of [off, off + len) when @whole or when it is
+ * short; else over three windows: the first and the last bytes, and the
+ * middle, where a buffer of 2 MiB folios has a folio boundary.
  */
-static int reg_case(struct dbuf *b, size_t off, size_t len, uint64_t iova)
+static int check_windows(struct ibv_mr *mr, struct dbuf *b, size_t off,
+			 uint64_t iova, size_t len, bool whole)
+{
+	size_t mid = len / 2 - SAMPLE_LEN / 2, end = len - SAMPLE_LEN;
+
+	if (whole || len <= 3 * SAMPLE_LEN)
+		return check_window(mr, b, off, iova, len, (uint32_t)off);
+	return check_window(mr, b, off, iova, SAMPLE_LEN, (uint32_t)off) ||
+	       check_window(mr, b, off + mid, iova + mid, SAMPLE_LEN, 5) ||
+	       check_window(mr, b, off + end, iova + end, SAMPLE_LEN, 3);
+}
+
+/*
+ * Register [off, off + len) of @b at @iova, check it every way (all of it
+ * when @whole), dereg.  Registration must not pin anything (the exporter
+ * holds the memory) and must leave exactly one CPU attachment while
+ * registered.
+ */
+static int reg_case(struct dbuf *b, size_t off, size_t len, uint64_t iova,
+		    bool whole)
 {
 	int64_t pins = pins_outstanding();
 	long att = attachments(b->fd);
@@ -442,11 +464,7 @@ static int reg_case(struct dbuf *b, size_t off, size_t len, uint64_t iova)
 		ret = rt_fail(0, "%ld CPU attachments while registered, "
 			      "want %ld", attachments(b->fd), att + 1);
 	else
-		ret = check_window(mr, b, off, iova, len > 8 * MiB ?
-				   256 * KiB : len, (uint32_t)off) ||
-		      (len > 8 * MiB && check_window(mr, b, off + len -
-						     256 * KiB, iova + len -
-						     256 * KiB, 256 * KiB, 3)) ||
+		ret = check_windows(mr, b, off, iova, len, whole) ||
 		      (len >= 16 && check_atomic(mr, b, (off + len - 8) & ~7ul,
 						 iova + (((off + len - 8) & ~7ul) -
 							 off))) ||
@@ -463,18 +481,21 @@ static int reg_case(struct dbuf *b, size_t off, size_t len, uint64_t iova)
 	return ret;
 }
 
-/* Offset, iova and length combinations over one buffer. */
+/*
+ * Offset, iova and length combinations over one buffer; the whole buffer
+ * is moved once, the other large MRs at their ends and middle.
+ */
 static int source_cases(enum source src, size_t size)
 {
-	const struct { size_t off, len; uint64_t iova; } c[] = {
-		{ 0, size, 0 },
-		{ 0, size, 0x7f0000000000ull },
-		{ 4096 + 5, 3 * 4096 + 11, 0x10000005 },
-		{ 3, 1, 0x20000003 },
-		{ size - 4096, 4096, 0 },
+	const struct { size_t off, len; uint64_t iova; bool whole; } c[] = {
+		{ 0, size, 0, true },
+		{ 0, size, 0x7f0000000000ull, false },
+		{ 4096 + 5, 3 * 4096 + 11, 0x10000005, false },
+		{ 3, 1, 0x20000003, false },
+		{ size - 4096, 4096, 0, false },
 		{ size / 2 - 100, 200, (1ull << 40) + ((size / 2 - 100) &
-						       4095) },
-		{ 8, size - 16, 0x1008 },
+						       4095), false },
+		{ 8, size - 16, 0x1008, false },
 	};
 	struct dbuf b;
 	size_t i;
@@ -483,7 +504,8 @@ static int source_cases(enum source src, size_t size)
 	if (dbuf_open(&b, src, size, 0))
 		return -1;
 	for (i = 0; i < sizeof(c) / sizeof(c[0]) && !ret; i++)
-		ret = reg_case(&b, c[i].off, c[i].len, c[i].iova);
+		ret = reg_case(&b, c[i].off, c[i].len, c[i].iova,
+			       c[i].whole);
 	dbuf_close(&b);
 	return ret;
 }
@@ -605,7 +627,7 @@ static int t_mmap_vmap(void)
 			b.view = v;
 			for (k = 0; k < sizeof(c) / sizeof(c[0]) && !ret; k++)
 				ret = reg_case(&b, c[k].off, c[k].len,
-					       c[k].iova);
+					       c[k].iova, true);
 			if (ret)
 				printf("  through %s\n",
 				       v == VIEW_MMAP ? "mmap" : "vmap");
