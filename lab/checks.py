@@ -149,7 +149,10 @@ def series_check(full=False):
     every commit.  A config with none of the commit's files has no verdict.
     Verdicts are cached by the content of the series up to that commit,
     the config fragments and the compiler; a cached verdict that lacks a
-    check gets it added."""
+    check gets it added.  The last commit's allmodconfig build of all the
+    directories is a check of its own ("ibcheck-all"): a commit checked
+    when it was not the last one compiled only what it touches, which
+    does not stand for it once it is."""
     ksrc = kernel_source()
     patches = series()
     datas = [read(p, "rb") for p in patches]
@@ -170,7 +173,7 @@ def series_check(full=False):
         text = datas[k].decode("utf-8", "replace")
         last = k == len(patches) - 1
         wanted = ["checkpatch", "debug"] + \
-            (["ibcheck"] if full or last else [])
+            (["ibcheck-all"] if last else ["ibcheck"] if full else [])
         if "checkpatch" in wanted and "checkpatch" not in v:
             msg = checkpatch_one(ksrc, p)
             v["checkpatch"] = "FAILURE" if msg else "SUCCESS"
@@ -179,8 +182,8 @@ def series_check(full=False):
         for variant, dirs in (
                 ("debug", kseries.commit_build_targets(
                     text, SERIES_DEBUG_DIRS, last)),
-                ("ibcheck", kseries.commit_build_targets(
-                    text, SERIES_DIRS, last) +
+                ("ibcheck-all" if last else "ibcheck",
+                 kseries.commit_build_targets(text, SERIES_DIRS, last) +
                  lib_objects(patches[:k + 1]))):
             if variant not in wanted or variant in v:
                 continue
@@ -189,7 +192,7 @@ def series_check(full=False):
                 v[variant] = "NONE"
                 continue
             try:
-                build_kernel("ours", variant, targets=dirs,
+                build_kernel("ours", variant.split("-")[0], targets=dirs,
                              patches=patches[:k + 1])
                 v[variant] = "SUCCESS"
             except LabError as e:
@@ -200,7 +203,8 @@ def series_check(full=False):
             write_if_changed(vfile, json.dumps(v, sort_keys=True))
         results += [(f"series.{name}.{check}", v[key]) for check, key in
                     (("checkpatch", "checkpatch"), ("build-debug", "debug"),
-                     ("build-allmodconfig", "ibcheck"))
+                     ("build-allmodconfig", "ibcheck"),
+                     ("build-allmodconfig", "ibcheck-all"))
                     if key in wanted and v[key] != "NONE"]
     if built:
         prepare_tree("ours")   # back to the whole series

@@ -237,6 +237,12 @@ class SeriesCheckModes(unittest.TestCase):
                 self.assertEqual(dict(checks.series_check(full=True)), full)
                 self.assertEqual(dict(checks.series_check()), rows)
                 self.assertEqual(builds, [])
+                # the second commit made last: its verdicts were of a
+                # commit that compiled only what it touched
+                del paths[2]
+                checks.series_check()
+                self.assertEqual(builds, [("ibcheck", 2,
+                                           tuple(checks.SERIES_DIRS))])
         finally:
             shutil.rmtree(d)
 

@@ -19,6 +19,7 @@
 #include <linux/dma-heap.h>
 #include <linux/udmabuf.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
