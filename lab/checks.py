@@ -174,30 +174,30 @@ def series_check(full=False):
         last = k == len(patches) - 1
         wanted = ["checkpatch", "debug"] + \
             (["ibcheck-all"] if last else ["ibcheck"] if full else [])
-        if "checkpatch" in wanted and "checkpatch" not in v:
+        if "checkpatch" not in v:
             msg = checkpatch_one(ksrc, p)
             v["checkpatch"] = "FAILURE" if msg else "SUCCESS"
             if msg:
                 print(f"--- checkpatch {kernel_rel(p)}:\n{msg}")
-        for variant, dirs in (
-                ("debug", kseries.commit_build_targets(
+        for check, variant, dirs in (
+                ("debug", "debug", kseries.commit_build_targets(
                     text, SERIES_DEBUG_DIRS, last)),
-                ("ibcheck-all" if last else "ibcheck",
+                ("ibcheck-all" if last else "ibcheck", "ibcheck",
                  kseries.commit_build_targets(text, SERIES_DIRS, last) +
                  lib_objects(patches[:k + 1]))):
-            if variant not in wanted or variant in v:
+            if check not in wanted or check in v:
                 continue
             if not dirs:
                 # nothing of this commit is in the config's directories
-                v[variant] = "NONE"
+                v[check] = "NONE"
                 continue
             try:
-                build_kernel("ours", variant.split("-")[0], targets=dirs,
+                build_kernel("ours", variant, targets=dirs,
                              patches=patches[:k + 1])
-                v[variant] = "SUCCESS"
+                v[check] = "SUCCESS"
             except LabError as e:
                 print(f"--- build of {kernel_rel(p)} ({variant}):\n{e}")
-                v[variant] = "FAILURE"
+                v[check] = "FAILURE"
             built = True
         if all(x in ("SUCCESS", "NONE") for x in v.values()):
             write_if_changed(vfile, json.dumps(v, sort_keys=True))
