@@ -137,6 +137,18 @@ on_peer() {
 	ip netns exec peer "$@"
 }
 
+# chaos's kill rounds on rxe0: $1 rounds within $2 seconds, all of which
+# must run (a round took 2 s here, up to 2.3 s on a slow host).
+kill_rounds() {
+	local rounds=$1 secs=$2 log=/run/chaos-kill.log rc=0
+	bounded $((secs + 50)) chaos -d rxe0 -r "$rounds" -D "$secs" \
+		kill-rounds > "$log" 2>&1 || rc=1
+	cat "$log"
+	grep -q "kill-rounds: $rounds of $rounds rounds" "$log" ||
+		{ echo "FAIL: fewer than $rounds kill rounds"; rc=1; }
+	return $rc
+}
+
 # The dma-buf exporter of the tests (tests/kmod), built for this kernel by
 # phyrlab, which names its directory on the kernel command line.
 load_test_exporter() {
