@@ -586,14 +586,22 @@ def provenance_lines(prov):
                      f"{(r['commit'] or 'unknown')[:12]}, {r['date']}, "
                      f"{r['host']}, {r['cpu']}, {r['cpus']} CPUs, "
                      f"{r['rounds']} rounds, `{r['command']}`"
-                     for r in prov["pooled"]] + [""]
+                     for r in prov["pooled"]] + ([
+                    f"- every run on the instruction-count clock (-icount "
+                    f"shift={prov['icount']}): times count guest "
+                    "instructions"] if prov.get("icount") is not None
+                    else []) + [""]
     dirty = ", with uncommitted changes" if prov["uncommitted_changes"] \
         else ""
     return [f"- series: {prov['series_sha256']} (project commit "
             f"{(prov['commit'] or 'unknown')[:12]}{dirty})",
             f"- date: {prov['date']}",
             f"- host: {prov['host']}, {prov['cpu']}, {prov['cpus']} CPUs; "
-            f"guests under QEMU with {prov['qemu_accel']}",
+            f"guests under QEMU with {prov['qemu_accel']}" + (
+               f", on the instruction-count clock (-icount shift="
+               f"{prov['icount']}: every time below counts guest "
+               f"instructions, {1 << prov['icount']} ns each)"
+               if prov.get("icount") is not None else ""),
             f"- command: `{prov['command']}`", ""]
 
 
@@ -892,7 +900,7 @@ def bench_plots(rows, out):
 def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
            kinds="", bw_sizes="", reg=True, profile=False, bw_mem="", smp=2,
            profile_hz=1000, bw_nice=None, copy_profile=False,
-           bw_repeat=1):
+           bw_repeat=1, icount=None):
     """Boot stock and ours alternately, stock first in odd rounds and ours
     first in even ones; return the samples."""
     variant = "trace" if copy_profile else "bench"
@@ -928,7 +936,8 @@ def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
                 "phyr_bench.run=1" if tree == "ours" else "") if a)
             status, console = boot(images[tree], os.path.join(
                 ROOT, "benchmarks", "guest", "round"), rdir, mem=mem,
-                smp=smp, timeout=timeout, verbose=False, extra_append=append)
+                smp=smp, timeout=timeout, verbose=False, extra_append=append,
+                icount=icount)
             bad = splats(console)
             # stock's own warnings (rxe's page_info beyond the largest
             # kmalloc, say) are results; ours must have none
@@ -1039,6 +1048,10 @@ def bench_pool(dirs):
             for p in provs}) != 1:
         raise LabError("--pool: profiled (--copy-profile) and unprofiled "
                        "kernels are not the same kernels")
+    if len({p.get("icount") for p in provs}) != 1:
+        raise LabError("--pool: runs on the instruction-count clock "
+                       "(--icount) and on the host's clock, or on two "
+                       "shifts, measure different things")
     rounds, samples, sources = 0, [], []
     for (name, r), p in zip(runs, provs):
         for x in r["samples"]:
@@ -1048,7 +1061,8 @@ def bench_pool(dirs):
             samples.append(y)
         rounds += r["rounds"]
         sources.append({k: p.get(k) for k in ("commit", "date", "host",
-                                              "cpu", "cpus", "command")}
+                                              "cpu", "cpus", "command",
+                                              "icount")}
                        | {"folder": name, "rounds": r["rounds"]})
     return provs[0]["series_sha256"], rounds, samples, sources
 
@@ -1076,7 +1090,8 @@ def cmd_bench(args):
         out = bench_out_dir(os.path.realpath(args.out))
         os.makedirs(out, exist_ok=True)
         provenance = dict(bench_provenance(sys.argv), pooled=sources,
-                          series_sha256=series)
+                          series_sha256=series,
+                          icount=sources[0]["icount"])
         bench_save(out, rounds, samples, provenance)
         log(f"{rounds} rounds pooled: report, results.json and plots in "
             f"{out}")
@@ -1090,7 +1105,7 @@ def cmd_bench(args):
                        "host's root: install linux-perf")
     out = bench_out_dir(os.path.realpath(args.out or os.path.join(
         CACHE, "bench", time.strftime("%Y%m%d-%H%M%S"))))
-    provenance = bench_provenance(sys.argv)
+    provenance = dict(bench_provenance(sys.argv), icount=args.icount)
     samples = run_ab(out, args.rounds, args.reps, args.max_bytes,
                      args.bw_bytes, args.mem, args.timeout,
                      kinds=" ".join(args.kinds or []),
@@ -1099,7 +1114,7 @@ def cmd_bench(args):
                      bw_mem=" ".join(args.bw_mem or []), smp=args.smp,
                      profile_hz=args.profile_hz, bw_nice=args.bw_nice,
                      copy_profile=args.copy_profile,
-                     bw_repeat=args.bw_repeat)
+                     bw_repeat=args.bw_repeat, icount=args.icount)
     bench_save(out, args.rounds, samples, provenance)
     log(f"report, results.json and plots in {out} "
         f"({time.time() - t0:.0f} s)")

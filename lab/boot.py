@@ -35,10 +35,28 @@ def wire_nic(local_port, peer_port, mac):
             "-device", f"virtio-net-pci,netdev=wire,mac={mac}"]
 
 
+def icount_options(shift):
+    """QEMU options for a guest whose clock counts its own instructions.
+
+    With -icount shift=N, virtual time (and so the TSC, jiffies and every
+    clock the guest reads) advances 2**N ns per guest instruction executed,
+    whatever the host is doing; sleep=off skips idle time to the next
+    timer at once. A time measured in such a guest is an instruction count
+    in disguise: the same code path gives the same time in every boot, so
+    two kernels' paths can be ranked to well under 1%. It is not a
+    machine's speed: every instruction costs the same (TCG counts a
+    string instruction once per iteration), and caches, branches and
+    TLBs cost nothing."""
+    return ["-icount", f"shift={shift},align=off,sleep=off"]
+
+
 def boot(image, script, out, mem="4G", smp=2, timeout=900, extra_append="",
-         verbose=False, iommu=False, kmod=None, p2p=False, nic=None):
+         verbose=False, iommu=False, kmod=None, p2p=False, nic=None,
+         icount=None):
     """Boot image, run script in the guest, return (status, console).
-    nic: QEMU options of a network card (wire_nic); none by default."""
+    nic: QEMU options of a network card (wire_nic); none by default.
+    icount: run the guest on QEMU's instruction-count clock, 2**icount ns
+    a guest instruction (see icount_options()); None: the host's clock."""
     os.makedirs(out, exist_ok=True)
     console = os.path.join(out, "console.log")
     init = os.path.join(ROOT, "lab", "guest-init")
@@ -81,6 +99,8 @@ def boot(image, script, out, mem="4G", smp=2, timeout=900, extra_append="",
         cmd += P2P_DEVICES
     if nic:
         cmd += nic
+    if icount is not None:
+        cmd += icount_options(icount)
     cmd += [
            "-virtfs", "local,path=/,mount_tag=rootfs,security_model=none,"
            "readonly=on,multidevs=remap",

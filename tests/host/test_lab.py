@@ -484,7 +484,7 @@ class Verdicts(unittest.TestCase):
         tmp = tempfile.mkdtemp()
 
         def run(name, rounds, vals, series="0123456789abcdef",
-                command="phyrlab bench --no-bw"):
+                command="phyrlab bench --no-bw", icount=None):
             d = os.path.join(tmp, name)
             os.makedirs(d)
             smp = [{"what": "reg-loop", "tree": tree,
@@ -495,7 +495,8 @@ class Verdicts(unittest.TestCase):
                                    ("ours", vals[1][rnd]))]
             prov = {"series_sha256": series, "commit": "c" * 40,
                     "date": "2026-12-02 00:00:00 +0000", "host": "h",
-                    "cpu": "cpu", "cpus": 2, "command": command}
+                    "cpu": "cpu", "cpus": 2, "command": command,
+                    "icount": icount}
             with open(os.path.join(d, "results.json"), "w") as f:
                 json.dump({"provenance": prov, "rounds": rounds,
                            "samples": smp}, f)
@@ -525,6 +526,11 @@ class Verdicts(unittest.TestCase):
                     command="phyrlab bench --copy-profile")
             with self.assertRaises(self.lab.LabError):
                 self.lab.bench_pool([a, d])
+            e = run("e", 1, ([1], [1]), icount=0)
+            with self.assertRaises(self.lab.LabError):
+                self.lab.bench_pool([a, e])
+            f = run("f", 1, ([1], [1]), icount=0)
+            self.assertEqual(self.lab.bench_pool([e, f])[3][0]["icount"], 0)
             with self.assertRaises(self.lab.LabError):
                 self.lab.bench_pool([a])
             with self.assertRaises(self.lab.LabError):
