@@ -44,9 +44,8 @@ def icount_options(shift):
     timer at once. A time measured in such a guest is an instruction count
     in disguise: the same code path gives the same time in every boot, so
     two kernels' paths can be ranked to well under 1%. It is not a
-    machine's speed: every instruction costs the same (TCG counts a
-    string instruction once per iteration), and caches, branches and
-    TLBs cost nothing."""
+    machine's speed: every instruction costs the same, whatever it does,
+    and caches, branches and TLBs cost nothing."""
     return ["-icount", f"shift={shift},align=off,sleep=off"]
 
 
