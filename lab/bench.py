@@ -573,6 +573,16 @@ def bw_icrc_table(rows):
     return spread_table(rows, "copyprof", "bw_icrc", ",.0f")
 
 
+def clock_lines(prov):
+    """The report line saying that a run's guests kept time by counting
+    their instructions (--icount), or none."""
+    if prov.get("icount") is None:
+        return []
+    return [f"- clock: instruction counts (-icount shift={prov['icount']}): "
+            f"every time below counts guest instructions, "
+            f"{1 << prov['icount']} ns each"]
+
+
 def provenance_lines(prov):
     """The report's first lines: what was measured, when, where, how."""
     if not prov:
@@ -586,23 +596,15 @@ def provenance_lines(prov):
                      f"{(r['commit'] or 'unknown')[:12]}, {r['date']}, "
                      f"{r['host']}, {r['cpu']}, {r['cpus']} CPUs, "
                      f"{r['rounds']} rounds, `{r['command']}`"
-                     for r in prov["pooled"]] + ([
-                    f"- every run on the instruction-count clock (-icount "
-                    f"shift={prov['icount']}): times count guest "
-                    "instructions"] if prov.get("icount") is not None
-                    else []) + [""]
+                     for r in prov["pooled"]] + clock_lines(prov) + [""]
     dirty = ", with uncommitted changes" if prov["uncommitted_changes"] \
         else ""
     return [f"- series: {prov['series_sha256']} (project commit "
             f"{(prov['commit'] or 'unknown')[:12]}{dirty})",
             f"- date: {prov['date']}",
             f"- host: {prov['host']}, {prov['cpu']}, {prov['cpus']} CPUs; "
-            f"guests under QEMU with {prov['qemu_accel']}" + (
-               f", on the instruction-count clock (-icount shift="
-               f"{prov['icount']}: every time below counts guest "
-               f"instructions, {1 << prov['icount']} ns each)"
-               if prov.get("icount") is not None else ""),
-            f"- command: `{prov['command']}`", ""]
+            f"guests under QEMU with {prov['qemu_accel']}",
+            f"- command: `{prov['command']}`"] + clock_lines(prov) + [""]
 
 
 def bench_report(rows, rounds, out, samples=(), prov=None):
