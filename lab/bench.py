@@ -902,7 +902,7 @@ def bench_plots(rows, out):
 def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
            kinds="", bw_sizes="", reg=True, profile=False, bw_mem="", smp=2,
            profile_hz=1000, bw_nice=None, copy_profile=False,
-           bw_repeat=1, icount=None):
+           bw_repeat=1, icount=None, bw_events=False):
     """Boot stock and ours alternately, stock first in odd rounds and ours
     first in even ones; return the samples."""
     variant = "trace" if copy_profile else "bench"
@@ -918,6 +918,7 @@ def run_ab(out, rounds, reps, max_bytes, bw_bytes, mem, timeout,
            ("BENCH_COPY_PROFILE=1\n" if copy_profile else "") +
            f"BENCH_BW_REPEAT={bw_repeat}\n" +
            (f"BENCH_BW_NICE={bw_nice}\n" if bw_nice is not None else "") +
+           ("BENCH_BW_EVENTS=1\n" if bw_events else "") +
            (f"BENCH_BW_MEM='{bw_mem}'\n" if bw_mem else ""))
     # 1 GiB pages for the anon-hugetlb-1g rows: reserved at boot, the only
     # time they can be had without CONTIG_ALLOC (the minimal config has none)
@@ -1050,6 +1051,10 @@ def bench_pool(dirs):
             for p in provs}) != 1:
         raise LabError("--pool: profiled (--copy-profile) and unprofiled "
                        "kernels are not the same kernels")
+    if len({"--bw-events" in p.get("command", "").split()
+            for p in provs}) != 1:
+        raise LabError("--pool: ib_send_bw sleeping on its CQ (--bw-events) "
+                       "and polling it are two methods")
     if len({p.get("icount") for p in provs}) != 1:
         raise LabError("--pool: runs on the instruction-count clock "
                        "(--icount) and on the host's clock, or on two "
@@ -1116,7 +1121,8 @@ def cmd_bench(args):
                      bw_mem=" ".join(args.bw_mem or []), smp=args.smp,
                      profile_hz=args.profile_hz, bw_nice=args.bw_nice,
                      copy_profile=args.copy_profile,
-                     bw_repeat=args.bw_repeat, icount=args.icount)
+                     bw_repeat=args.bw_repeat, icount=args.icount,
+                     bw_events=args.bw_events)
     bench_save(out, args.rounds, samples, provenance)
     log(f"report, results.json and plots in {out} "
         f"({time.time() - t0:.0f} s)")
